@@ -1,0 +1,347 @@
+/*
+ * taskray: Ray's programming model (dynamic tasks, futures, an object store)
+ * for MPI jobs.  One header; see taskray(7) for the model and the environment
+ * variables, and the man3 pages for each function.
+ *
+ * Thread safety: after tr_init() returns, every function may be called from
+ * any thread of the process (the driver thread, application threads, and
+ * task functions running on executor threads) unless its comment says
+ * otherwise.  tr_init() and tr_finalize() must be called by the same thread,
+ * once each.
+ *
+ * Handles (tr_ref_h, tr_buf_h) are opaque.  Output arguments end in _p and
+ * are written only when the call returns TR_OK.
+ */
+#ifndef TASKRAY_H
+#define TASKRAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <taskray/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TR_EXPORT __attribute__((visibility("default")))
+#define TR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TR_EXPORT
+#define TR_PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------------ status */
+
+/**
+ * Status codes.  TR_OK is zero; errors are negative and grouped by scope:
+ * usage (-1..-19), task (-20..-39), object (-40..-59), actor (-60..-79),
+ * rank and transport (-80..-99).
+ */
+typedef enum {
+    TR_OK                    = 0,
+    /* usage */
+    TR_ERR_INVALID_ARG       = -1,  /* NULL, out of range or malformed argument */
+    TR_ERR_NOT_INITIALIZED   = -2,  /* called before tr_init() or after tr_finalize() */
+    TR_ERR_ALREADY_INIT      = -3,  /* tr_init() called twice */
+    TR_ERR_WRONG_MODE        = -4,  /* not allowed in this mode or context */
+    TR_ERR_UNKNOWN_FUNCTION  = -5,  /* function pointer or name never registered */
+    TR_ERR_EXISTS            = -6,  /* a function of that name (or hash) exists */
+    TR_ERR_NO_MEMORY         = -7,  /* malloc failed */
+    TR_ERR_TIMEOUT           = -8,  /* the timeout passed first */
+    TR_ERR_REF_RELEASED      = -9,  /* the handle was released (or never valid) */
+    TR_ERR_BUFFER_TOO_SMALL  = -10, /* the caller's buffer cannot hold the value */
+    TR_ERR_TYPE              = -11, /* value has the wrong size for the typed helper */
+    TR_ERR_UNSCHEDULABLE     = -12, /* no rank can ever satisfy the resources */
+    TR_ERR_SHUTDOWN          = -13, /* the runtime is shutting down */
+    /* task */
+    TR_ERR_TASK_FAILED       = -20, /* the task (or a task it depends on) failed */
+    TR_ERR_TASK_CANCELLED    = -21, /* tr_cancel() removed the task before it ran */
+    TR_ERR_TASK_RETRY        = -22, /* returned by a task function: fail, retry if allowed */
+    TR_ERR_TASK_STARTED      = -23, /* tr_cancel(): the task already started or finished */
+    TR_ERR_DEPENDENCY        = -24, /* reserved: a dependency could not be resolved */
+    /* object */
+    TR_ERR_OUT_OF_MEMORY     = -40, /* the object store is full */
+    TR_ERR_OBJECT_LOST       = -41, /* every copy of the object is gone */
+    TR_ERR_OBJECT_CORRUPT    = -42, /* the stored bytes failed their check */
+    TR_ERR_OBJECT_TOO_LARGE  = -43, /* larger than the object store can ever hold */
+    /* actor (reserved for actors) */
+    TR_ERR_ACTOR_DIED        = -60,
+    /* rank and transport */
+    TR_ERR_MISMATCH          = -80, /* ranks registered different remote functions */
+    TR_ERR_BOOTSTRAP         = -81, /* MPI start-up or address exchange failed */
+    TR_ERR_TRANSPORT         = -82, /* UCX reported an error */
+    TR_ERR_WORKER_DIED       = -83, /* the rank running the task died */
+    TR_ERR_PROTOCOL          = -84, /* a peer sent a malformed message */
+    TR_ERR_SYSTEM            = -85, /* a system call failed (see the log) */
+    TR_ERR_TOPOLOGY          = -86  /* hwloc could not load the topology */
+} tr_status_t;
+
+/** A static, lowercase description of @status; never NULL. */
+TR_EXPORT const char *tr_status_string(tr_status_t status);
+
+/**
+ * The calling thread's last detailed error message (for example "task 'fib'
+ * failed on rank 2: n must be positive"), or "" when there is none.  Valid
+ * until the thread's next taskray call.
+ */
+TR_EXPORT const char *tr_last_error(void);
+
+/** The package version string ("0.1.0") and the API version (TR_API_VERSION). */
+TR_EXPORT const char *tr_version(void);
+TR_EXPORT unsigned tr_api_version(void);
+
+/* -------------------------------------------------------------- lifecycle */
+
+/** Who drives.  Default: rank 0 drives and the other ranks serve tasks. */
+typedef enum {
+    TR_MODE_DRIVER = 0, /* rank 0 is the driver; other ranks serve */
+    TR_MODE_SPMD   = 1  /* every rank is a driver and owns what it submits */
+} tr_mode_t;
+
+enum {
+    TR_INIT_FIELD_MODE          = 1u << 0,
+    TR_INIT_FIELD_NUM_EXECUTORS = 1u << 1,
+    TR_INIT_FIELD_ARGC_ARGV     = 1u << 2
+};
+
+/** Parameters of tr_init().  Unset fields take the defaults given here. */
+typedef struct tr_init_params {
+    uint64_t   field_mask;    /* TR_INIT_FIELD_* bits of the fields set */
+    tr_mode_t  mode;          /* default TR_MODE_DRIVER */
+    int        num_executors; /* executor threads per rank; default: the cores
+                                 the rank is bound to (TASKRAY_NUM_EXECUTORS) */
+    int       *argc;          /* passed to MPI_Init_thread; default NULL */
+    char    ***argv;
+} tr_init_params_t;
+
+/**
+ * Start the runtime on this rank: MPI bootstrap (or a one-rank job when no
+ * launcher started the program), UCX, the event loop and the executors.
+ * Collective: every rank of the job calls it.  Returns on every rank.
+ * @params may be NULL (all defaults).
+ * Errors: TR_ERR_ALREADY_INIT, TR_ERR_INVALID_ARG, TR_ERR_MISMATCH (the ranks
+ * registered different remote functions: different binaries),
+ * TR_ERR_BOOTSTRAP, TR_ERR_TRANSPORT, TR_ERR_SYSTEM, TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_init(const tr_init_params_t *params);
+
+/**
+ * Stop the runtime.  On the driver: waits for the tasks it owns to finish,
+ * then tells every rank to stop.  On a serving rank: serves tasks until the
+ * driver finalizes.  In SPMD mode: serves until every rank has finalized.
+ * Handles still held are released.  Errors: TR_ERR_NOT_INITIALIZED,
+ * TR_ERR_WRONG_MODE (called from a task).
+ */
+TR_EXPORT tr_status_t tr_finalize(void);
+
+/** This rank's number and the job's size; -1 / 0 before tr_init(). */
+TR_EXPORT int tr_rank(void);
+TR_EXPORT int tr_size(void);
+/** Non-zero when the calling thread may submit tasks (driver, or a task). */
+TR_EXPORT int tr_is_driver(void);
+/** The node (host, or TASKRAY_NODE_ID) of a rank; -1 when out of range. */
+TR_EXPORT int tr_node_of(int rank);
+
+/* ---------------------------------------------------- remote functions */
+
+typedef struct tr_task *tr_task_h; /* the running task, inside a task function */
+
+/**
+ * A remote function.  It reads its arguments with tr_task_arg*(), sets its
+ * returns with tr_task_return*(), and returns TR_OK, an error status (the
+ * task fails), or TR_ERR_TASK_RETRY (the task fails and is retried while its
+ * max_retries allows).
+ */
+typedef tr_status_t (*tr_remote_fn_t)(tr_task_h task);
+
+/**
+ * Register @fn under @name before tr_init().  Every rank must register the
+ * same names (tr_init() compares the tables).  Errors: TR_ERR_INVALID_ARG,
+ * TR_ERR_EXISTS (the name, or the function under another name, is already
+ * registered), TR_ERR_WRONG_MODE (after tr_init()), TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_function_register(const char *name, tr_remote_fn_t fn);
+
+/** Declare @fn a remote function, registered under its own name at load time. */
+#define TR_REMOTE(fn)                                                         \
+    static void __attribute__((constructor)) tr_register_remote__##fn(void)   \
+    {                                                                         \
+        tr_function_register(#fn, fn);                                        \
+    }
+
+/* ------------------------------------------------------------- arguments */
+
+typedef struct tr_ref *tr_ref_h;  /* a future: reference to an object */
+#define TR_REF_NULL ((tr_ref_h)0)
+
+typedef enum {
+    TR_ARG_KIND_BYTES = 1, /* copied at submission */
+    TR_ARG_KIND_I64   = 2,
+    TR_ARG_KIND_F64   = 3,
+    TR_ARG_KIND_REF   = 4  /* the value of the object, once it is ready */
+} tr_arg_kind_t;
+
+/**
+ * One task argument: a fixed descriptor, like an iovec.  Fill it with the
+ * TR_ARG_* macros.  Bytes are copied during tr_task_submit(); a ref argument
+ * keeps its object alive until the task has run.
+ */
+typedef struct tr_arg {
+    tr_arg_kind_t kind;
+    union {
+        struct { const void *data; size_t size; } bytes;
+        int64_t  i64;
+        double   f64;
+        tr_ref_h ref;
+    } u;
+} tr_arg_t;
+
+#define TR_ARG_BYTES(p, n) ((tr_arg_t){ .kind = TR_ARG_KIND_BYTES, .u.bytes = { (p), (n) } })
+#define TR_ARG_I64(v)      ((tr_arg_t){ .kind = TR_ARG_KIND_I64, .u.i64 = (v) })
+#define TR_ARG_F64(v)      ((tr_arg_t){ .kind = TR_ARG_KIND_F64, .u.f64 = (v) })
+#define TR_ARG_REF(r)      ((tr_arg_t){ .kind = TR_ARG_KIND_REF, .u.ref = (r) })
+#define TR_ARG_STR(s)      TR_ARG_BYTES((s), __builtin_strlen(s) + 1)
+
+/* ------------------------------------------------------------------ tasks */
+
+enum {
+    TR_TASK_FIELD_NUM_RETURNS = 1u << 0,
+    TR_TASK_FIELD_MAX_RETRIES = 1u << 1,
+    TR_TASK_FIELD_NUM_CPUS    = 1u << 2,
+    TR_TASK_FIELD_RESOURCES   = 1u << 3,
+    TR_TASK_FIELD_NAME        = 1u << 4
+};
+
+#define TR_MAX_RETURNS 64
+
+/** Options of one task.  Unset fields take the defaults given here. */
+typedef struct tr_task_params {
+    uint64_t    field_mask;  /* TR_TASK_FIELD_* bits of the fields set */
+    int         num_returns; /* 1..TR_MAX_RETURNS; default 1 */
+    int         max_retries; /* retries after TR_ERR_TASK_RETRY; default 0, -1 forever */
+    double      num_cpus;    /* executor slots the task holds; default 1, 0 allowed */
+    const char *resources;   /* custom resources, "licence=1,ssd=0.5"; default none */
+    const char *name;        /* for traces and error messages; default the function's */
+} tr_task_params_t;
+
+/**
+ * Submit a task running @fn (a registered remote function) on @args.  The
+ * caller owns the results: @refs_p (an array of num_returns handles) receives
+ * one new handle per return, each to be released with tr_ref_release().
+ * Contexts: the driver thread(s), and tasks (nested submission).
+ * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG, TR_ERR_UNKNOWN_FUNCTION,
+ * TR_ERR_REF_RELEASED (an argument ref), TR_ERR_WRONG_MODE (a serving rank's
+ * application thread in TR_MODE_DRIVER), TR_ERR_UNSCHEDULABLE (no rank has
+ * the resources; tr_last_error() names the resource), TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_task_submit(tr_remote_fn_t fn, const tr_arg_t *args, int nargs,
+                                     const tr_task_params_t *params, tr_ref_h *refs_p);
+
+/**
+ * Cancel the task that produces @ref if it has not started: its results then
+ * fail with TR_ERR_TASK_CANCELLED.  Returns TR_OK when the task was cancelled
+ * or cancellation was sent to the rank that holds it (the outcome is then
+ * seen by tr_get()), TR_ERR_TASK_STARTED when it already started or finished,
+ * TR_ERR_INVALID_ARG for a ref made by tr_put(), TR_ERR_REF_RELEASED.
+ */
+TR_EXPORT tr_status_t tr_cancel(tr_ref_h ref);
+
+/* Inside a task function.  Calling these with a task handle that is not the
+ * running task of the calling thread gives TR_ERR_INVALID_ARG. */
+
+/** Number of arguments; -1 when @task is invalid. */
+TR_EXPORT int tr_task_num_args(tr_task_h task);
+/** Argument @i: a pointer valid until the task returns, and its size. */
+TR_EXPORT tr_status_t tr_task_arg(tr_task_h task, int i, const void **data_p, size_t *size_p);
+/** Typed helpers: TR_ERR_TYPE when the argument does not have that size. */
+TR_EXPORT tr_status_t tr_task_arg_i64(tr_task_h task, int i, int64_t *value_p);
+TR_EXPORT tr_status_t tr_task_arg_f64(tr_task_h task, int i, double *value_p);
+/** Set return @i to a copy of @data (a return left unset is an empty value). */
+TR_EXPORT tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size);
+TR_EXPORT tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t value);
+TR_EXPORT tr_status_t tr_task_return_f64(tr_task_h task, int i, double value);
+/** Allocate return @i (@size bytes) in place, for the task to fill: no copy. */
+TR_EXPORT tr_status_t tr_task_return_alloc(tr_task_h task, int i, size_t size, void **data_p);
+/**
+ * Record why the task fails.  The task function must then return an error
+ * status (TR_ERR_TASK_FAILED, or TR_ERR_TASK_RETRY to ask for a retry); every
+ * tr_get() of its results returns TR_ERR_TASK_FAILED with this message.
+ */
+TR_EXPORT tr_status_t tr_task_fail(tr_task_h task, const char *fmt, ...) TR_PRINTF(2, 3);
+/** The rank the task runs on, and its attempt (0 first, 1 first retry...). */
+TR_EXPORT int tr_task_rank(tr_task_h task);
+TR_EXPORT int tr_task_attempt(tr_task_h task);
+
+/* ------------------------------------------------------- objects, futures */
+
+#define TR_TIMEOUT_INFINITE ((int64_t)-1)
+
+typedef struct tr_buf *tr_buf_h; /* a read-only view of an object's value */
+
+/**
+ * Put a copy of @data into the object store; the caller owns the new object.
+ * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG (NULL with size > 0),
+ * TR_ERR_OUT_OF_MEMORY, TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p);
+TR_EXPORT tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p);
+TR_EXPORT tr_status_t tr_put_f64(double value, tr_ref_h *ref_p);
+
+/**
+ * Wait up to @timeout_ms (TR_TIMEOUT_INFINITE: forever) for @ref and return
+ * a read-only view of its value in @buf_p, without copying when the value is
+ * on this node.  Release the view with tr_buf_release().  A task that calls
+ * tr_get() yields its executor to other tasks while it waits.
+ * Errors: TR_ERR_TIMEOUT, TR_ERR_TASK_FAILED (tr_last_error() holds the
+ * task's message and rank), TR_ERR_TASK_CANCELLED, TR_ERR_REF_RELEASED,
+ * TR_ERR_INVALID_ARG, TR_ERR_NOT_INITIALIZED, TR_ERR_SHUTDOWN.
+ */
+TR_EXPORT tr_status_t tr_get(tr_ref_h ref, int64_t timeout_ms, tr_buf_h *buf_p);
+/** tr_get() of @n refs at once: all views, or the first error (no views). */
+TR_EXPORT tr_status_t tr_get_many(const tr_ref_h *refs, size_t n, int64_t timeout_ms,
+                                  tr_buf_h *bufs_p);
+/** tr_get() into a caller buffer: TR_ERR_BUFFER_TOO_SMALL if it does not fit
+ *  (@size_p then still holds the size needed). */
+TR_EXPORT tr_status_t tr_get_copy(tr_ref_h ref, int64_t timeout_ms, void *dst, size_t capacity,
+                                  size_t *size_p);
+TR_EXPORT tr_status_t tr_get_i64(tr_ref_h ref, int64_t timeout_ms, int64_t *value_p);
+TR_EXPORT tr_status_t tr_get_f64(tr_ref_h ref, int64_t timeout_ms, double *value_p);
+
+/** The bytes and size of a view; NULL / 0 for an invalid handle. */
+TR_EXPORT const void *tr_buf_data(tr_buf_h buf);
+TR_EXPORT size_t tr_buf_size(tr_buf_h buf);
+/** Release a view.  TR_ERR_INVALID_ARG for NULL or a released view. */
+TR_EXPORT tr_status_t tr_buf_release(tr_buf_h buf);
+
+/**
+ * Wait until @k of the @n refs are ready (done or failed) or the timeout
+ * passes.  @ready_idx_p (an array of n) receives the indices of up to k ready
+ * refs, in input order, and @num_ready_p their count: fewer than k means the
+ * timeout passed.  Errors: TR_ERR_INVALID_ARG (k > n, NULL), TR_ERR_REF_RELEASED.
+ */
+TR_EXPORT tr_status_t tr_wait(const tr_ref_h *refs, size_t n, size_t k, int64_t timeout_ms,
+                              size_t *ready_idx_p, size_t *num_ready_p);
+
+/**
+ * A ref handle is a counted reference: copying the handle value (the
+ * pointer) does not add a reference, and each handle is released once.
+ * tr_ref_dup() makes a second, independent handle to the same object.
+ * When the last handle is released and no pending task needs the object,
+ * its memory is freed.  Using a released handle gives TR_ERR_REF_RELEASED.
+ */
+TR_EXPORT tr_status_t tr_ref_release(tr_ref_h ref);
+TR_EXPORT tr_status_t tr_ref_dup(tr_ref_h ref, tr_ref_h *ref_p);
+
+/**
+ * Details of a failed object: the status, the rank the task ran on (-1 when
+ * unknown) and its message (copied into @msg, @msg_len bytes at most).
+ * TR_OK when the object is not (yet) failed: *status_p is then TR_OK.
+ */
+TR_EXPORT tr_status_t tr_ref_error(tr_ref_h ref, tr_status_t *status_p, int *rank_p, char *msg,
+                                   size_t msg_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TASKRAY_H */

@@ -1,0 +1,102 @@
+/* Public entry points for objects and futures: argument checks, then the core. */
+#include "core/core.h"
+
+#include <stdio.h>
+
+#define CHECK_UP()                                                             \
+    do {                                                                       \
+        if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;       \
+    } while (0)
+
+tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p)
+{
+    CHECK_UP();
+    if (ref_p == NULL || (data == NULL && size > 0)) return TR_ERR_INVALID_ARG;
+    tr__blob_t *b = tr__blob_for(size);
+    if (b == NULL) return TR_ERR_NO_MEMORY;
+    if (size) memcpy(b->data, data, size);
+    return tr__put_blob(b, ref_p);
+}
+
+tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p) { return tr_put(&value, sizeof(value), ref_p); }
+tr_status_t tr_put_f64(double value, tr_ref_h *ref_p) { return tr_put(&value, sizeof(value), ref_p); }
+
+tr_status_t tr_get(tr_ref_h ref, int64_t timeout_ms, tr_buf_h *buf_p)
+{
+    CHECK_UP();
+    if (buf_p == NULL) return TR_ERR_INVALID_ARG;
+    tr__obj_t *o = tr__ref_obj(ref);
+    if (o == NULL) return TR_ERR_REF_RELEASED;
+    return tr__obj_get(o, timeout_ms, buf_p);
+}
+
+tr_status_t tr_get_many(const tr_ref_h *refs, size_t n, int64_t timeout_ms, tr_buf_h *bufs_p)
+{
+    CHECK_UP();
+    if ((refs == NULL || bufs_p == NULL) && n > 0) return TR_ERR_INVALID_ARG;
+    if (n == 0) return TR_OK;
+    tr__obj_t **objs = malloc(sizeof(*objs) * n);
+    size_t *idx = malloc(sizeof(*idx) * n), nready = 0;
+    tr_status_t st = TR_ERR_NO_MEMORY;
+    if (objs == NULL || idx == NULL) goto out;
+    for (size_t i = 0; i < n; i++)
+        if ((objs[i] = tr__ref_obj(refs[i])) == NULL) { st = TR_ERR_REF_RELEASED; goto out; }
+    if ((st = tr__wait(objs, n, n, timeout_ms, idx, &nready)) != TR_OK) goto out;
+    if (nready < n) { st = TR_ERR_TIMEOUT; goto out; }
+    for (size_t i = 0; i < n; i++) {
+        if ((st = tr__obj_get(objs[i], 0, &bufs_p[i])) == TR_OK) continue;
+        for (size_t j = 0; j < i; j++) tr_buf_release(bufs_p[j]);
+        goto out;
+    }
+out:
+    free(objs);
+    free(idx);
+    return st;
+}
+
+tr_status_t tr_get_copy(tr_ref_h ref, int64_t timeout_ms, void *dst, size_t capacity, size_t *size_p)
+{
+    CHECK_UP();
+    if (dst == NULL && capacity > 0) return TR_ERR_INVALID_ARG;
+    tr_buf_h b;
+    tr_status_t st = tr_get(ref, timeout_ms, &b);
+    if (st != TR_OK) return st;
+    size_t n = tr_buf_size(b);
+    if (size_p) *size_p = n;
+    if (n > capacity) st = TR_ERR_BUFFER_TOO_SMALL;
+    else if (n) memcpy(dst, tr_buf_data(b), n);
+    tr_buf_release(b);
+    return st;
+}
+
+static tr_status_t get8(tr_ref_h ref, int64_t timeout_ms, void *out)
+{
+    CHECK_UP();
+    if (out == NULL) return TR_ERR_INVALID_ARG;
+    tr_buf_h b;
+    tr_status_t st = tr_get(ref, timeout_ms, &b);
+    if (st != TR_OK) return st;
+    if (tr_buf_size(b) != 8) st = TR_ERR_TYPE;
+    else memcpy(out, tr_buf_data(b), 8);
+    tr_buf_release(b);
+    return st;
+}
+
+tr_status_t tr_get_i64(tr_ref_h ref, int64_t timeout_ms, int64_t *value_p) { return get8(ref, timeout_ms, value_p); }
+tr_status_t tr_get_f64(tr_ref_h ref, int64_t timeout_ms, double *value_p) { return get8(ref, timeout_ms, value_p); }
+
+tr_status_t tr_wait(const tr_ref_h *refs, size_t n, size_t k, int64_t timeout_ms, size_t *ready_idx_p,
+                    size_t *num_ready_p)
+{
+    CHECK_UP();
+    if ((refs == NULL && n > 0) || k > n || ready_idx_p == NULL || num_ready_p == NULL) return TR_ERR_INVALID_ARG;
+    if (n == 0) { *num_ready_p = 0; return TR_OK; }
+    tr__obj_t **objs = malloc(sizeof(*objs) * n);
+    if (objs == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st = TR_OK;
+    for (size_t i = 0; i < n && st == TR_OK; i++)
+        if ((objs[i] = tr__ref_obj(refs[i])) == NULL) st = TR_ERR_REF_RELEASED;
+    if (st == TR_OK) st = tr__wait(objs, n, k, timeout_ms, ready_idx_p, num_ready_p);
+    free(objs);
+    return st;
+}

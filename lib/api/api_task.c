@@ -1,0 +1,116 @@
+/*
+ * Public entry points for tasks: argument checks, then the core.  Also the
+ * functions a running task uses to read its arguments and set its returns.
+ */
+#include "core/core.h"
+
+#include <stdio.h>
+
+#define CHECK_UP()                                                             \
+    do {                                                                       \
+        if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;       \
+    } while (0)
+
+tr_status_t tr_task_submit(tr_remote_fn_t fn, const tr_arg_t *args, int nargs,
+                           const tr_task_params_t *params, tr_ref_h *refs_p)
+{
+    CHECK_UP();
+    tr__clear_error();
+    if (fn == NULL || refs_p == NULL || nargs < 0 || nargs > UINT16_MAX || (nargs > 0 && args == NULL)) {
+        tr__set_error("tr_task_submit: fn and refs_p must not be NULL, and args must hold 0..%d entries", UINT16_MAX);
+        return TR_ERR_INVALID_ARG;
+    }
+    if (!tr_is_driver()) {
+        tr__set_error("tr_task_submit: rank %d serves tasks in TR_MODE_DRIVER; only rank 0 and tasks submit "
+                      "(use TR_MODE_SPMD to let every rank drive)", tr__rt->rank);
+        return TR_ERR_WRONG_MODE;
+    }
+    const tr__fn_t *f = tr__fn_by_ptr(fn);
+    if (f == NULL) {
+        tr__set_error("tr_task_submit: the function was not registered (TR_REMOTE or tr_function_register before tr_init)");
+        return TR_ERR_UNKNOWN_FUNCTION;
+    }
+    return tr__task_submit(f, args, nargs, params, refs_p);
+}
+
+tr_status_t tr_cancel(tr_ref_h ref)
+{
+    CHECK_UP();
+    tr__obj_t *o = tr__ref_obj(ref);
+    if (o == NULL) return TR_ERR_REF_RELEASED;
+    return tr__task_cancel(o);
+}
+
+/* ------------------------------------------------------- inside a task */
+
+static struct tr_task *running(tr_task_h task)
+{
+    return (task != NULL && task == tr__cur_task) ? task : NULL;
+}
+
+int tr_task_num_args(tr_task_h task)
+{
+    struct tr_task *t = running(task);
+    return t ? t->nargs : -1;
+}
+
+tr_status_t tr_task_arg(tr_task_h task, int i, const void **data_p, size_t *size_p)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || i < 0 || i >= t->nargs || data_p == NULL) return TR_ERR_INVALID_ARG;
+    *data_p = t->args[i].data;
+    if (size_p) *size_p = t->args[i].size;
+    return TR_OK;
+}
+
+static tr_status_t arg8(tr_task_h task, int i, void *out)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || i < 0 || i >= t->nargs || out == NULL) return TR_ERR_INVALID_ARG;
+    if (t->args[i].size != 8) return TR_ERR_TYPE;
+    memcpy(out, t->args[i].data, 8);
+    return TR_OK;
+}
+
+tr_status_t tr_task_arg_i64(tr_task_h task, int i, int64_t *value_p) { return arg8(task, i, value_p); }
+tr_status_t tr_task_arg_f64(tr_task_h task, int i, double *value_p) { return arg8(task, i, value_p); }
+
+tr_status_t tr_task_return_alloc(tr_task_h task, int i, size_t size, void **data_p)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || i < 0 || i >= t->nret || data_p == NULL) return TR_ERR_INVALID_ARG;
+    tr__blob_t *b = tr__blob_for(size);
+    if (b == NULL) return TR_ERR_NO_MEMORY;
+    if (t->rets[i]) tr__blob_unref(t->rets[i]);
+    t->rets[i] = b;
+    *data_p = b->data;
+    return TR_OK;
+}
+
+tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size)
+{
+    void *p;
+    if (data == NULL && size > 0) return TR_ERR_INVALID_ARG;
+    tr_status_t st = tr_task_return_alloc(task, i, size, &p);
+    if (st == TR_OK && size) memcpy(p, data, size);
+    return st;
+}
+
+tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t v) { return tr_task_return(task, i, &v, 8); }
+tr_status_t tr_task_return_f64(tr_task_h task, int i, double v) { return tr_task_return(task, i, &v, 8); }
+
+tr_status_t tr_task_fail(tr_task_h task, const char *fmt, ...)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || fmt == NULL) return TR_ERR_INVALID_ARG;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    tr__task_failmsg(t, "%s", buf);
+    return TR_OK;
+}
+
+int tr_task_rank(tr_task_h task) { return running(task) ? tr__rt->rank : -1; }
+int tr_task_attempt(tr_task_h task) { struct tr_task *t = running(task); return t ? t->attempt : -1; }

@@ -1,0 +1,42 @@
+/*
+ * Transport: UCX active messages and RMA, driven by the rank's event-loop
+ * thread.  Only the loop thread touches the UCX worker; other threads hand
+ * it operations through a queue and wake it with ucp_worker_signal().
+ */
+#ifndef TR_COMM_H
+#define TR_COMM_H
+
+#include <taskray.h>
+#include "comm/bootstrap.h"
+
+typedef struct tr__comm tr__comm_t;
+
+typedef struct tr__comm_cb {
+    /* a validated message; @msg is valid only during the call (loop thread) */
+    void (*recv)(void *arg, const void *msg, size_t len);
+    /* a peer's endpoint failed (loop thread) */
+    void (*peer_failed)(void *arg, int rank, tr_status_t why);
+    void *arg;
+} tr__comm_cb_t;
+
+typedef void (*tr__comm_done_fn)(void *arg, tr_status_t status);
+
+tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size,
+                            const tr__comm_cb_t *cb, tr__comm_t **comm_p);
+/* Queue a message (malloc'd; the transport frees it) to rank @dst != self. */
+void        tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len);
+/* Read @len bytes at offset @off of rank @holder's arena into @dst; @done
+ * runs on the loop thread. */
+void        tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len,
+                         tr__comm_done_fn done, void *arg);
+size_t      tr__comm_arena_size(const tr__comm_t *c, int rank);
+/* Wait until every queued operation has completed remotely.  Not from the loop thread. */
+tr_status_t tr__comm_flush(tr__comm_t *c);
+/* From now on a peer's endpoint closing is expected (no warning). */
+void        tr__comm_closing(tr__comm_t *c);
+/* Stop and join the loop thread, then close endpoints and free everything. */
+void        tr__comm_destroy(tr__comm_t *c);
+/* Counters for the finalize summary and the drop-and-count checks. */
+uint64_t    tr__comm_dropped(const tr__comm_t *c);
+
+#endif

@@ -1,0 +1,542 @@
+/*
+ * UCX transport and the event loop.
+ *
+ * The loop thread owns the ucp_worker (UCS_THREAD_MODE_SINGLE): it drains the
+ * operation queue, calls ucp_worker_progress(), spins for TASKRAY_SPIN_US
+ * when idle and then sleeps in epoll on the worker's event fd, so idle ranks
+ * cost no CPU.  Endpoints are created on first use with peer-failure error
+ * handling.
+ */
+#include "comm/comm.h"
+#include "comm/wire.h"
+#include "base/base.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <ucp/api/ucp.h>
+
+#define TR__AM_ID 7
+
+typedef enum { OP_SEND = 1, OP_GET, OP_FLUSH } op_type_t;
+
+typedef struct op {
+    struct op       *next;
+    op_type_t        type;
+    int              peer;
+    void            *buf;
+    size_t           len;
+    uint64_t         off;
+    tr__comm_done_fn done;
+    void            *arg;
+    tr__comm_t      *comm;
+} op_t;
+
+typedef struct rndv {
+    struct rndv *next;
+    void        *desc;
+    size_t       len;
+} rndv_t;
+
+typedef struct peer {
+    ucp_ep_h   ep;
+    int        failed;
+    uint64_t   arena_base;
+    size_t     arena_size;
+    void      *rkey_buf;     /* points into the gathered table */
+    ucp_rkey_h rkey;
+} peer_t;
+
+struct tr__comm {
+    tr__boot_t     *boot;
+    int             rank, size;
+    ucp_context_h   ctx;
+    ucp_worker_h    worker;
+    ucp_mem_h       memh;
+    int             epfd, efd;
+    peer_t         *peers;
+    char           *addr_tab;  size_t *addr_lens, *addr_offs;
+    char           *rkey_tab;  size_t *rkey_lens, *rkey_offs;
+    uint64_t       *arena_tab; /* base, size per rank */
+    tr__comm_cb_t   cb;
+
+    pthread_t       thread;
+    int             thread_started;
+    _Atomic int     stop;
+    _Atomic int     closing;      /* shutdown: peers closing is expected */
+    _Atomic int     sleeping;
+    pthread_mutex_t qlock;
+    op_t           *qhead, *qtail;
+    rndv_t         *rndv_head;
+    long            inflight;     /* loop thread only */
+    uint64_t        spin_ns;
+    _Atomic uint64_t dropped;
+};
+
+static tr_status_t ucs_err(ucs_status_t s, const char *what)
+{
+    tr__error("%s failed: %s", what, ucs_status_string(s));
+    return TR_ERR_TRANSPORT;
+}
+
+/* ------------------------------------------------------------ endpoints */
+
+static void ep_error_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    tr__comm_t *c = arg;
+    for (int r = 0; r < c->size; r++) {
+        if (c->peers[r].ep != ep) continue;
+        if (!c->peers[r].failed) {
+            c->peers[r].failed = 1;
+            if (!atomic_load(&c->closing))
+                tr__warn("connection to rank %d failed: %s", r, ucs_status_string(status));
+            if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, TR_ERR_WORKER_DIED);
+        }
+        return;
+    }
+}
+
+static ucp_ep_h ep_get(tr__comm_t *c, int r)
+{
+    peer_t *p = &c->peers[r];
+    if (p->ep != NULL || p->failed) return p->failed ? NULL : p->ep;
+    ucp_ep_params_t ep = {
+        .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLER,
+        .address = (const ucp_address_t *)(c->addr_tab + c->addr_offs[r]),
+        .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+        .err_handler = { .cb = ep_error_cb, .arg = c },
+    };
+    ucs_status_t s = ucp_ep_create(c->worker, &ep, &p->ep);
+    if (s != UCS_OK) {
+        tr__error("creating an endpoint to rank %d failed: %s", r, ucs_status_string(s));
+        p->ep = NULL;
+        p->failed = 1;
+        return NULL;
+    }
+    return p->ep;
+}
+
+static ucp_rkey_h rkey_get(tr__comm_t *c, int r, ucp_ep_h ep)
+{
+    peer_t *p = &c->peers[r];
+    if (p->rkey) return p->rkey;
+    ucs_status_t s = ucp_ep_rkey_unpack(ep, p->rkey_buf, &p->rkey);
+    if (s != UCS_OK) { ucs_err(s, "ucp_ep_rkey_unpack"); p->rkey = NULL; }
+    return p->rkey;
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void deliver(tr__comm_t *c, const void *data, size_t len)
+{
+    const char *why;
+    if (tr__wire_check(data, len, c->boot->job_id, c->size, &why) != 0) {
+        atomic_fetch_add(&c->dropped, 1);
+        tr__warn("dropped a %zu-byte message: %s", len, why);
+        return;
+    }
+    c->cb.recv(c->cb.arg, data, len);
+}
+
+static ucs_status_t am_cb(void *arg, const void *header, size_t hlen, void *data, size_t len,
+                          const ucp_am_recv_param_t *param)
+{
+    tr__comm_t *c = arg;
+    (void)header; (void)hlen;
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+        rndv_t *r = malloc(sizeof(*r));
+        if (r == NULL) { tr__error("out of memory receiving a %zu-byte message", len); return UCS_ERR_NO_MEMORY; }
+        r->desc = data; r->len = len;
+        r->next = c->rndv_head; c->rndv_head = r;
+        return UCS_INPROGRESS;
+    }
+    deliver(c, data, len);
+    return UCS_OK;
+}
+
+static void rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
+{
+    op_t *o = user_data;
+    tr__comm_t *c = o->comm;
+    if (status == UCS_OK) deliver(c, o->buf, length);
+    else tr__warn("receiving a %zu-byte message failed: %s", o->len, ucs_status_string(status));
+    c->inflight--;
+    free(o->buf);
+    free(o);
+    if (request) ucp_request_free(request);
+}
+
+static void rndv_start(tr__comm_t *c)
+{
+    rndv_t *list = c->rndv_head;
+    c->rndv_head = NULL;
+    for (rndv_t *r = list, *n; r; r = n) {
+        n = r->next;
+        op_t *o = calloc(1, sizeof(*o));
+        void *buf = malloc(r->len ? r->len : 1);
+        if (o == NULL || buf == NULL) {
+            tr__error("out of memory receiving a %zu-byte message; dropped", r->len);
+            free(o); free(buf);
+            ucp_am_data_release(c->worker, r->desc);
+            atomic_fetch_add(&c->dropped, 1);
+            free(r);
+            continue;
+        }
+        o->comm = c; o->buf = buf; o->len = r->len;
+        ucp_request_param_t p = {
+            .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                            UCP_OP_ATTR_FLAG_NO_IMM_CMPL,
+            .cb.recv_am = rndv_done, .user_data = o,
+        };
+        c->inflight++;
+        ucs_status_ptr_t req = ucp_am_recv_data_nbx(c->worker, r->desc, buf, r->len, &p);
+        if (UCS_PTR_IS_ERR(req)) rndv_done(NULL, UCS_PTR_STATUS(req), 0, o);
+        free(r);
+    }
+}
+
+/* ---------------------------------------------------------- operations */
+
+static void op_done(tr__comm_t *c, op_t *o, ucs_status_t s)
+{
+    c->inflight--;
+    if (o->type == OP_SEND) {
+        if (s != UCS_OK && !c->peers[o->peer].failed)
+            tr__warn("send to rank %d failed: %s", o->peer, ucs_status_string(s));
+        free(o->buf);
+    }
+    if (o->done) o->done(o->arg, s == UCS_OK ? TR_OK : TR_ERR_TRANSPORT);
+    free(o);
+}
+
+static void send_cb(void *request, ucs_status_t status, void *user_data)
+{
+    op_t *o = user_data;
+    op_done(o->comm, o, status);
+    ucp_request_free(request);
+}
+
+static void flush_cb(void *request, ucs_status_t status, void *user_data)
+{
+    send_cb(request, status, user_data);
+}
+
+static void op_start(tr__comm_t *c, op_t *o)
+{
+    ucp_request_param_t p = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = send_cb, .user_data = o,
+    };
+    ucs_status_ptr_t req;
+    ucp_ep_h ep = NULL;
+    c->inflight++;
+    if (o->type != OP_FLUSH && (ep = ep_get(c, o->peer)) == NULL) {
+        op_done(c, o, UCS_ERR_UNREACHABLE);
+        return;
+    }
+    switch (o->type) {
+    case OP_SEND:
+        req = ucp_am_send_nbx(ep, TR__AM_ID, NULL, 0, o->buf, o->len, &p);
+        break;
+    case OP_GET: {
+        ucp_rkey_h rk = rkey_get(c, o->peer, ep);
+        if (rk == NULL) { op_done(c, o, UCS_ERR_INVALID_PARAM); return; }
+        req = ucp_get_nbx(ep, o->buf, o->len, c->peers[o->peer].arena_base + o->off, rk, &p);
+        break;
+    }
+    default:
+        p.cb.send = flush_cb;
+        req = ucp_worker_flush_nbx(c->worker, &p);
+        break;
+    }
+    if (req == NULL) op_done(c, o, UCS_OK);
+    else if (UCS_PTR_IS_ERR(req)) op_done(c, o, UCS_PTR_STATUS(req));
+}
+
+static void post(tr__comm_t *c, op_t *o)
+{
+    o->comm = c;
+    o->next = NULL;
+    pthread_mutex_lock(&c->qlock);
+    if (c->qtail) c->qtail->next = o; else c->qhead = o;
+    c->qtail = o;
+    pthread_mutex_unlock(&c->qlock);
+    if (atomic_load(&c->sleeping)) ucp_worker_signal(c->worker);
+}
+
+static int drain(tr__comm_t *c)
+{
+    pthread_mutex_lock(&c->qlock);
+    op_t *list = c->qhead;
+    c->qhead = c->qtail = NULL;
+    pthread_mutex_unlock(&c->qlock);
+    int n = 0;
+    for (op_t *o = list, *next; o; o = next) {
+        next = o->next;
+        op_start(c, o);
+        n++;
+    }
+    return n;
+}
+
+static int queue_empty(tr__comm_t *c)
+{
+    pthread_mutex_lock(&c->qlock);
+    int e = (c->qhead == NULL);
+    pthread_mutex_unlock(&c->qlock);
+    return e;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void *loop_main(void *arg)
+{
+    tr__comm_t *c = arg;
+    uint64_t idle_since = 0, stop_since = 0;
+    for (;;) {
+        int work = drain(c);
+        work += (int)ucp_worker_progress(c->worker);
+        if (c->rndv_head) { rndv_start(c); work++; }
+        if (work) { idle_since = 0; continue; }
+        if (atomic_load(&c->stop)) {
+            uint64_t now = tr__now_ns();
+            if (stop_since == 0) stop_since = now;
+            /* leave once sends are done; do not wait forever on a dead peer */
+            if (c->inflight == 0 || now - stop_since > 2000000000ull) break;
+            sched_yield();
+            continue;
+        }
+        uint64_t now = tr__now_ns();
+        if (idle_since == 0) idle_since = now;
+        if (now - idle_since < c->spin_ns) { sched_yield(); continue; }
+
+        atomic_store(&c->sleeping, 1);
+        if (!queue_empty(c) || atomic_load(&c->stop)) { atomic_store(&c->sleeping, 0); continue; }
+        ucs_status_t s = ucp_worker_arm(c->worker);
+        if (s == UCS_OK) {
+            struct epoll_event ev;
+            int rc = epoll_wait(c->epfd, &ev, 1, 1000);
+            if (rc < 0 && errno != EINTR) tr__warn("epoll_wait failed: %m");
+        }
+        atomic_store(&c->sleeping, 0);
+        idle_since = 0;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------- public part */
+
+void tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len)
+{
+    op_t *o = calloc(1, sizeof(*o));
+    if (o == NULL) { tr__error("out of memory queueing a message to rank %d; dropped", dst); free(msg); return; }
+    o->type = OP_SEND; o->peer = dst; o->buf = msg; o->len = len;
+    post(c, o);
+}
+
+void tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len,
+                  tr__comm_done_fn done, void *arg)
+{
+    op_t *o = calloc(1, sizeof(*o));
+    if (o == NULL) { done(arg, TR_ERR_NO_MEMORY); return; }
+    o->type = OP_GET; o->peer = holder; o->off = off; o->buf = dst; o->len = len;
+    o->done = done; o->arg = arg;
+    post(c, o);
+}
+
+size_t tr__comm_arena_size(const tr__comm_t *c, int rank) { return c->peers[rank].arena_size; }
+uint64_t tr__comm_dropped(const tr__comm_t *c) { return atomic_load(&((tr__comm_t *)c)->dropped); }
+
+typedef struct { pthread_mutex_t m; pthread_cond_t cv; int done; tr_status_t st; } waitbox_t;
+
+static void waitbox_done(void *arg, tr_status_t st)
+{
+    waitbox_t *w = arg;
+    pthread_mutex_lock(&w->m);
+    w->done = 1; w->st = st;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->m);
+}
+
+void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }
+
+tr_status_t tr__comm_flush(tr__comm_t *c)
+{
+    waitbox_t w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, TR_OK };
+    op_t *o = calloc(1, sizeof(*o));
+    if (o == NULL) return TR_ERR_NO_MEMORY;
+    o->type = OP_FLUSH; o->done = waitbox_done; o->arg = &w;
+    post(c, o);
+    pthread_mutex_lock(&w.m);
+    while (!w.done) pthread_cond_wait(&w.cv, &w.m);
+    pthread_mutex_unlock(&w.m);
+    return w.st;
+}
+
+/*
+ * Transport-level defaults.  ucp_config_modify() only reaches UCT options in
+ * some UCX releases (1.13 reports them as invalid), while every release reads
+ * UCX_* from the environment when it opens interfaces, so set the variable
+ * for this process unless the user set it.
+ */
+static void set_default(const char *name, const char *value)
+{
+    char env[128];
+    snprintf(env, sizeof(env), "UCX_%s", name);
+    if (setenv(env, value, 0) != 0) tr__debug("setenv(%s) failed: %m", env);
+}
+
+static tr_status_t exchange(tr__comm_t *c, void *arena_base, size_t arena_size)
+{
+    ucp_address_t *addr;
+    size_t alen;
+    void *rkey_buf = NULL;
+    size_t rkey_len = 0;
+    tr_status_t st;
+    ucs_status_t s = ucp_worker_get_address(c->worker, &addr, &alen);
+    if (s != UCS_OK) return ucs_err(s, "ucp_worker_get_address");
+    st = tr__boot_allgatherv(c->boot, addr, alen, &c->addr_tab, &c->addr_lens, &c->addr_offs);
+    ucp_worker_release_address(c->worker, addr);
+    if (st != TR_OK) return st;
+
+    ucp_mem_map_params_t mp = {
+        .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
+        .address = arena_base, .length = arena_size,
+    };
+    if ((s = ucp_mem_map(c->ctx, &mp, &c->memh)) != UCS_OK) return ucs_err(s, "ucp_mem_map of the arena");
+    if ((s = ucp_rkey_pack(c->ctx, c->memh, &rkey_buf, &rkey_len)) != UCS_OK) return ucs_err(s, "ucp_rkey_pack");
+    st = tr__boot_allgatherv(c->boot, rkey_buf, rkey_len, &c->rkey_tab, &c->rkey_lens, &c->rkey_offs);
+    ucp_rkey_buffer_release(rkey_buf);
+    if (st != TR_OK) return st;
+
+    uint64_t mine[2] = { (uint64_t)(uintptr_t)arena_base, arena_size };
+    if ((c->arena_tab = malloc(sizeof(mine) * (size_t)c->size)) == NULL) return TR_ERR_NO_MEMORY;
+    if ((st = tr__boot_allgather(c->boot, mine, sizeof(mine), c->arena_tab)) != TR_OK) return st;
+    for (int r = 0; r < c->size; r++) {
+        c->peers[r].arena_base = c->arena_tab[2 * r];
+        c->peers[r].arena_size = c->arena_tab[2 * r + 1];
+        c->peers[r].rkey_buf = c->rkey_tab + c->rkey_offs[r];
+    }
+    return TR_OK;
+}
+
+tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size,
+                            const tr__comm_cb_t *cb, tr__comm_t **comm_p)
+{
+    tr_status_t st = TR_ERR_NO_MEMORY;
+    ucs_status_t s;
+    ucp_config_t *cfg = NULL;
+    tr__comm_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) return TR_ERR_NO_MEMORY;
+    c->boot = boot; c->rank = boot->rank; c->size = boot->size; c->cb = *cb;
+    c->epfd = -1;
+    pthread_mutex_init(&c->qlock, NULL);
+    c->spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
+    if ((c->peers = calloc((size_t)c->size, sizeof(peer_t))) == NULL) goto err;
+
+    /* keep shared memory under peer-failure error handling (else UCX falls back to TCP) */
+    set_default("POSIX_ERROR_HANDLING", "y");
+    set_default("SYSV_ERROR_HANDLING", "y");
+    if ((s = ucp_config_read(NULL, NULL, &cfg)) != UCS_OK) { st = ucs_err(s, "ucp_config_read"); goto err; }
+    ucp_params_t up = {
+        .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
+                      UCP_PARAM_FIELD_ESTIMATED_NUM_EPS,
+        .features = UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        .mt_workers_shared = 0,
+        .estimated_num_eps = (size_t)c->size,
+    };
+    s = ucp_init(&up, cfg, &c->ctx);
+    ucp_config_release(cfg);
+    if (s != UCS_OK) { st = ucs_err(s, "ucp_init"); goto err; }
+    ucp_worker_params_t wp = {
+        .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+        .thread_mode = UCS_THREAD_MODE_SINGLE,
+    };
+    if ((s = ucp_worker_create(c->ctx, &wp, &c->worker)) != UCS_OK) { st = ucs_err(s, "ucp_worker_create"); goto err; }
+    ucp_am_handler_param_t ap = {
+        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                      UCP_AM_HANDLER_PARAM_FIELD_ARG,
+        .id = TR__AM_ID, .cb = am_cb, .arg = c,
+    };
+    if ((s = ucp_worker_set_am_recv_handler(c->worker, &ap)) != UCS_OK) { st = ucs_err(s, "ucp_worker_set_am_recv_handler"); goto err; }
+    if ((s = ucp_worker_get_efd(c->worker, &c->efd)) != UCS_OK) { st = ucs_err(s, "ucp_worker_get_efd"); goto err; }
+    if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) { tr__error("epoll_create1 failed: %m"); st = TR_ERR_SYSTEM; goto err; }
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = c->efd };
+    if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->efd, &ev) != 0) { tr__error("epoll_ctl failed: %m"); st = TR_ERR_SYSTEM; goto err; }
+
+    if ((st = exchange(c, arena_base, arena_size)) != TR_OK) goto err;
+    if (pthread_create(&c->thread, NULL, loop_main, c) != 0) {
+        tr__error("cannot start the event loop thread");
+        st = TR_ERR_SYSTEM;
+        goto err;
+    }
+    c->thread_started = 1;
+    *comm_p = c;
+    return TR_OK;
+err:
+    tr__comm_destroy(c);
+    return st;
+}
+
+static void close_eps(tr__comm_t *c)
+{
+    void **reqs = calloc((size_t)c->size, sizeof(void *));
+    for (int r = 0; r < c->size; r++) {
+        peer_t *p = &c->peers[r];
+        if (p->rkey) ucp_rkey_destroy(p->rkey);
+        p->rkey = NULL;
+        if (p->ep == NULL) continue;
+        ucp_request_param_t prm = { .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = UCP_EP_CLOSE_FLAG_FORCE };
+        void *req = ucp_ep_close_nbx(p->ep, &prm);
+        p->ep = NULL;
+        if (req && !UCS_PTR_IS_ERR(req)) {
+            if (reqs) reqs[r] = req;
+            else { while (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_worker_progress(c->worker); ucp_request_free(req); }
+        }
+    }
+    if (reqs == NULL) return;
+    for (int r = 0; r < c->size; r++) {
+        if (reqs[r] == NULL) continue;
+        while (ucp_request_check_status(reqs[r]) == UCS_INPROGRESS) ucp_worker_progress(c->worker);
+        ucp_request_free(reqs[r]);
+    }
+    free(reqs);
+}
+
+void tr__comm_destroy(tr__comm_t *c)
+{
+    if (c == NULL) return;
+    atomic_store(&c->closing, 1);
+    if (c->thread_started) {
+        atomic_store(&c->stop, 1);
+        ucp_worker_signal(c->worker);
+        pthread_join(c->thread, NULL);
+    }
+    /* drop whatever was queued after the loop stopped */
+    for (op_t *o = c->qhead, *n; o; o = n) {
+        n = o->next;
+        if (o->type == OP_SEND) free(o->buf);
+        if (o->done) o->done(o->arg, TR_ERR_SHUTDOWN);
+        free(o);
+    }
+    c->qhead = c->qtail = NULL;
+    if (c->worker) {
+        for (rndv_t *r = c->rndv_head, *n; r; r = n) { n = r->next; ucp_am_data_release(c->worker, r->desc); free(r); }
+        if (c->peers) close_eps(c);
+        ucp_worker_destroy(c->worker);
+    }
+    if (c->memh) ucp_mem_unmap(c->ctx, c->memh);
+    if (c->ctx) ucp_cleanup(c->ctx);
+    if (c->epfd >= 0) close(c->epfd);
+    free(c->peers);
+    free(c->addr_tab); free(c->addr_lens); free(c->addr_offs);
+    free(c->rkey_tab); free(c->rkey_lens); free(c->rkey_offs);
+    free(c->arena_tab);
+    pthread_mutex_destroy(&c->qlock);
+    free(c);
+}

@@ -1,0 +1,88 @@
+/*
+ * Wire format of taskray messages.  Every message starts with a fixed
+ * header; payloads are read through a bounds-checked cursor so that a
+ * truncated or forged message from a peer is rejected, never trusted.
+ * Integers are little-endian host order (all ranks of a job share an ABI;
+ * tr_init() refuses mismatched binaries).
+ */
+#ifndef TR_WIRE_H
+#define TR_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TR__WIRE_MAGIC   0x59415254u /* "TRAY" */
+#define TR__WIRE_VERSION 1
+
+typedef enum {
+    TR__MSG_TASK     = 1,  /* owner -> executor: run a task */
+    TR__MSG_RESULT   = 2,  /* executor -> owner: a task's outcome */
+    TR__MSG_CANCEL   = 3,  /* owner -> executor: drop a task not yet started */
+    TR__MSG_FREE     = 4,  /* owner -> holder: free an arena block */
+    TR__MSG_SHUTDOWN = 5,  /* driver -> all: finalize */
+    TR__MSG_MAX
+} tr__msg_type_t;
+
+typedef struct tr__wire_hdr {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t src;
+    uint32_t length;   /* whole message, header included */
+    uint64_t job;
+} tr__wire_hdr_t;
+
+/* Argument / return value encodings */
+enum { TR__VAL_INLINE = 1, TR__VAL_LOC = 2 };
+
+/* ------------------------------------------------------------- writer */
+typedef struct tr__wbuf {
+    char  *buf;
+    size_t len, cap;
+    bool   oom;
+} tr__wbuf_t;
+
+void tr__wbuf_init(tr__wbuf_t *w, size_t reserve_hint);  /* leaves room for the header */
+void tr__wbuf_put(tr__wbuf_t *w, const void *p, size_t n);
+static inline void tr__wbuf_u8(tr__wbuf_t *w, uint8_t v)   { tr__wbuf_put(w, &v, 1); }
+static inline void tr__wbuf_u16(tr__wbuf_t *w, uint16_t v) { tr__wbuf_put(w, &v, 2); }
+static inline void tr__wbuf_u32(tr__wbuf_t *w, uint32_t v) { tr__wbuf_put(w, &v, 4); }
+static inline void tr__wbuf_u64(tr__wbuf_t *w, uint64_t v) { tr__wbuf_put(w, &v, 8); }
+static inline void tr__wbuf_f64(tr__wbuf_t *w, double v)   { tr__wbuf_put(w, &v, 8); }
+/* Fill the header; returns the message (malloc'd, caller frees) or NULL on OOM. */
+void *tr__wbuf_finish(tr__wbuf_t *w, tr__msg_type_t type, uint32_t src, uint64_t job, size_t *len_p);
+
+/* ------------------------------------------------------------- reader */
+typedef struct tr__rbuf {
+    const char *p, *end;
+    bool        bad;   /* set on the first overrun; later reads return zeros */
+} tr__rbuf_t;
+
+static inline void tr__rbuf_init(tr__rbuf_t *r, const void *p, size_t n)
+{
+    r->p = (const char *)p; r->end = r->p + n; r->bad = false;
+}
+static inline const void *tr__rbuf_get(tr__rbuf_t *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) { r->bad = true; return NULL; }
+    const void *q = r->p; r->p += n; return q;
+}
+#define TR__RBUF_SCALAR(name, type)                                         \
+    static inline type tr__rbuf_##name(tr__rbuf_t *r)                       \
+    {                                                                       \
+        type v = 0; const void *q = tr__rbuf_get(r, sizeof(type));          \
+        if (q) memcpy(&v, q, sizeof(type));                                 \
+        return v;                                                           \
+    }
+TR__RBUF_SCALAR(u8, uint8_t)
+TR__RBUF_SCALAR(u16, uint16_t)
+TR__RBUF_SCALAR(u32, uint32_t)
+TR__RBUF_SCALAR(u64, uint64_t)
+TR__RBUF_SCALAR(f64, double)
+
+/* Validate a received message's header.  Returns 0, or -1 with a reason. */
+int tr__wire_check(const void *msg, size_t len, uint64_t job, int nranks, const char **why_p);
+
+#endif

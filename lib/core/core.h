@@ -1,0 +1,204 @@
+/*
+ * Ownership core: remote-function registry, objects and refs, task specs
+ * (owner side), executing tasks (executor side), the executor pool, and the
+ * runtime that ties them to the transport.
+ *
+ * Locking: rt->lock guards every object, spec and the scheduler; the pool
+ * has its own lock (order: rt->lock, then pool.mu).  The transport queue has
+ * its own lock, taken last.  Task functions run with no lock held.
+ */
+#ifndef TR_CORE_H
+#define TR_CORE_H
+
+#include <taskray.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include "base/base.h"
+#include "base/hmap.h"
+#include "comm/bootstrap.h"
+#include "comm/comm.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "topo/topo.h"
+
+/* ------------------------------------------------------------ registry */
+typedef struct tr__fn {
+    uint64_t       id;     /* hash of the name */
+    const char    *name;
+    tr_remote_fn_t fn;
+} tr__fn_t;
+
+const tr__fn_t *tr__fn_by_id(uint64_t id);
+const tr__fn_t *tr__fn_by_ptr(tr_remote_fn_t fn);
+uint64_t        tr__fn_digest(void);
+int             tr__fn_count(void);
+void            tr__fn_freeze(int frozen);   /* registration closed while running */
+
+/* ------------------------------------------------------------- objects */
+typedef enum { TR__OBJ_PENDING = 0, TR__OBJ_READY, TR__OBJ_FAILED } tr__obj_state_t;
+
+typedef struct tr__waiter {
+    pthread_cond_t cv;
+    int            remaining;
+} tr__waiter_t;
+
+typedef struct tr__wnode {
+    struct tr__wnode   *next;
+    tr__waiter_t       *w;
+} tr__wnode_t;
+
+struct tr__spec;
+
+typedef struct tr__obj {
+    uint64_t          id;
+    int               refcnt;      /* handles + pending-task args + views + producer */
+    uint8_t           state;
+    uint8_t           is_put;
+    tr__blob_t       *blob;        /* local copy */
+    int               holder;      /* remote copy when blob == NULL (READY) */
+    uint64_t          off;
+    size_t            size;
+    tr_status_t       err;
+    int               err_rank;
+    char             *err_msg;
+    struct tr__spec  *producer;    /* the pending task that makes it */
+    tr__wnode_t      *waiters;
+    struct tr__spec **deps;        /* pending tasks waiting for it */
+    int               ndeps, capdeps;
+} tr__obj_t;
+
+/* ----------------------------------------------------- owner-side specs */
+typedef enum { TR__SPEC_WAITING = 0, TR__SPEC_QUEUED, TR__SPEC_DONE } tr__spec_state_t;
+
+typedef struct tr__sarg {
+    tr__obj_t  *obj;     /* a ref argument, or NULL */
+    tr__blob_t *blob;    /* a by-value argument */
+} tr__sarg_t;
+
+typedef struct tr__spec {
+    uint64_t        id;
+    const tr__fn_t *fn;
+    char           *name;      /* custom name or NULL */
+    int             nret;
+    tr__obj_t     **rets;
+    int             nargs;
+    tr__sarg_t     *args;
+    int             max_retries, attempt;
+    tr__req_t       req;
+    uint8_t         state;
+    int             target;
+    int             unresolved;
+    int             cancel_sent;
+} tr__spec_t;
+
+/* ------------------------------------------------- executor-side tasks */
+typedef struct tr__xarg {
+    const void *data;
+    size_t      size;
+    tr__blob_t *blob;   /* holds the bytes alive, or NULL when they live in msgbuf */
+} tr__xarg_t;
+
+struct tr_task {
+    uint64_t        id;
+    const tr__fn_t *fn;
+    int             owner;
+    int             attempt;
+    int             nret;
+    int             nargs;
+    tr__xarg_t     *args;
+    void           *msgbuf;      /* copy of the TASK message that inline args point into */
+    tr__blob_t    **rets;
+    char           *fail_msg;
+    tr__req_t       req;
+    uint32_t        child_seq, put_seq;
+    struct tr_task *next;
+    int             fetches;     /* remote argument reads in flight (loop thread) */
+    tr_status_t     fetch_status;
+    uint64_t        ctx_id;      /* id seed for children (task id mixed with attempt) */
+};
+
+/* ------------------------------------------------------- executor pool */
+typedef struct tr__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    struct tr_task *head;        /* LIFO: nested work runs depth-first */
+    int             queued;
+    int             nthreads, nidle, target;
+    int             stop;
+    double          cpus_avail;
+    tr__req_t       avail;       /* custom resources free now */
+    pthread_t      *threads;
+    int             cap_threads;
+} tr__pool_t;
+
+tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have);
+void        tr__pool_stop(tr__pool_t *p);
+void        tr__pool_push(tr__pool_t *p, struct tr_task *t);
+/* Remove a queued task; 1 when it was found (not started). */
+int         tr__pool_remove(tr__pool_t *p, uint64_t task_id, struct tr_task **t_p);
+/* A task about to block (tr_get inside a task) lends its slot to others. */
+void        tr__pool_block_enter(void);
+void        tr__pool_block_leave(void);
+
+extern _Thread_local struct tr_task *tr__cur_task;
+extern _Thread_local int             tr__on_executor;
+
+/* ------------------------------------------------------------- runtime */
+typedef struct tr__rt {
+    tr__boot_t      boot;
+    int             rank, size;
+    tr_mode_t       mode;
+    tr__topo_t      topo;
+    tr__comm_t     *comm;
+    tr__arena_t     arena;
+    void          **peer_maps;     /* node-local peers' arenas, mapped lazily */
+    pthread_mutex_t map_lock;
+    size_t          inline_max;
+
+    pthread_mutex_t lock;
+    pthread_cond_t  state_cv;      /* owned_pending reached 0, or shutdown arrived */
+    tr__hmap_t      specs;         /* task id -> pending spec (owned) */
+    long            owned_pending;
+    int             shutdown_msg;
+    tr__hmap_t      held;          /* arena offset -> blob held for remote owners */
+    tr__sched_t     sched;
+    tr__pool_t      pool;
+    tr__req_t       mine;          /* this rank's resources */
+
+    uint64_t        root_id;
+    _Atomic uint64_t root_seq;
+    _Atomic uint64_t put_seq;
+    uint64_t        tasks_run, tasks_submitted;
+} tr__rt_t;
+
+extern tr__rt_t *tr__rt;
+extern _Atomic int tr__state;      /* 0 down, 1 up, 2 finalizing */
+
+/* object.c */
+tr__obj_t  *tr__obj_new(uint64_t id);                      /* refcnt 1; rt->lock held or not shared yet */
+void        tr__obj_unref_locked(tr__obj_t *o);
+void        tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, uint64_t off, size_t size);
+void        tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const char *msg);
+tr_status_t tr__ref_new(tr__obj_t *o, tr_ref_h *ref_p);    /* takes one of o's counts */
+tr__obj_t  *tr__ref_obj(tr_ref_h ref);                     /* NULL when released */
+tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p);
+tr_status_t tr__wait(tr__obj_t **objs, size_t n, size_t k, int64_t timeout_ms, size_t *idx, size_t *nready);
+tr_status_t tr__put_blob(tr__blob_t *b, tr_ref_h *ref_p);
+tr__blob_t *tr__blob_for(size_t size);                     /* heap or arena by size */
+const void *tr__peer_arena(int rank);                       /* node-local peer's arena, mapped */
+
+/* task.c */
+tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
+                            const tr_task_params_t *params, tr_ref_h *refs_p);
+tr_status_t tr__task_cancel(tr__obj_t *o);
+void        tr__spec_dep_ready_locked(tr__spec_t *s);
+void        tr__task_finish(struct tr_task *t, tr_status_t st);   /* executor: report outcome */
+void        tr__task_free(struct tr_task *t);
+void        tr__task_failmsg(struct tr_task *t, const char *fmt, ...) TR_PRINTF(2, 3);
+void        tr__recv_task(const void *msg, size_t len);
+void        tr__recv_result(const void *msg, size_t len);
+void        tr__recv_cancel(const void *msg, size_t len);
+void        tr__recv_free(const void *msg, size_t len);
+uint64_t    tr__next_task_id(void);
+
+#endif

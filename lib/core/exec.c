@@ -1,0 +1,226 @@
+/*
+ * The executor pool: threads that run task functions.  The queue is LIFO so
+ * nested work runs depth-first.  A task blocked in tr_get()/tr_wait() lends
+ * its cpus to the pool, and a new thread is started when no idle one can
+ * take the work, so a rank never starves behind its own blocked tasks.
+ */
+#include "core/core.h"
+
+#include <stdio.h>
+
+_Thread_local struct tr_task *tr__cur_task;
+_Thread_local int tr__on_executor;
+
+#define MAX_THREADS 8192
+
+typedef struct {
+    int active, nwaking;
+} pool_extra_t;
+static pool_extra_t px;  /* guarded by pool.mu; one pool per process */
+
+void tr__task_failmsg(struct tr_task *t, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(t->fail_msg);
+    t->fail_msg = strdup(buf);
+}
+
+static int fits_locked(tr__pool_t *p, const struct tr_task *t)
+{
+    if (t->req.cpus > 0 && p->cpus_avail + 1e-9 < t->req.cpus) return 0;
+    for (int i = 0; i < t->req.nres; i++)
+        if (t->req.res[i].amount > 0 && tr__req_get(&p->avail, t->req.res[i].name) + 1e-9 < t->req.res[i].amount)
+            return 0;
+    return 1;
+}
+
+static void take_locked(tr__pool_t *p, const tr__req_t *r, double sign)
+{
+    p->cpus_avail -= sign * r->cpus;
+    for (int i = 0; i < r->nres; i++)
+        for (int j = 0; j < p->avail.nres; j++)
+            if (strcmp(p->avail.res[j].name, r->res[i].name) == 0) p->avail.res[j].amount -= sign * r->res[i].amount;
+}
+
+static struct tr_task *pick_locked(tr__pool_t *p)
+{
+    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next) {
+        if (!fits_locked(p, t)) continue;
+        *pp = t->next;
+        t->next = NULL;
+        p->queued--;
+        return t;
+    }
+    return NULL;
+}
+
+static int runnable_locked(tr__pool_t *p)
+{
+    for (struct tr_task *t = p->head; t; t = t->next)
+        if (fits_locked(p, t)) return 1;
+    return 0;
+}
+
+static void *exec_main(void *arg);
+
+static void spawn_locked(tr__pool_t *p)
+{
+    if (p->nthreads >= MAX_THREADS) {
+        static int warned;
+        if (!warned++) tr__warn("%d executor threads are blocked in tr_get(); not starting more", p->nthreads);
+        return;
+    }
+    if (p->nthreads == p->cap_threads) {
+        int cap = p->cap_threads ? p->cap_threads * 2 : 16;
+        pthread_t *t = realloc(p->threads, sizeof(*t) * (size_t)cap);
+        if (t == NULL) return;
+        p->threads = t; p->cap_threads = cap;
+    }
+    if (pthread_create(&p->threads[p->nthreads], NULL, exec_main, p) != 0) {
+        tr__warn("cannot start an executor thread: %m");
+        return;
+    }
+    p->nthreads++;
+    px.nwaking++;
+}
+
+/* Make sure someone will run queued work while fewer than target run. */
+static void kick_locked(tr__pool_t *p)
+{
+    if (p->queued == 0 || p->stop || px.active + px.nwaking >= p->target) return;
+    if (!runnable_locked(p)) return;
+    if (p->nidle > px.nwaking) {
+        px.nwaking++;
+        pthread_cond_signal(&p->cv);
+    } else {
+        spawn_locked(p);
+    }
+}
+
+static void run_task(struct tr_task *t)
+{
+    tr_status_t st;
+    if (t->fetch_status != TR_OK) {
+        st = t->fetch_status;
+    } else {
+        tr__cur_task = t;
+        st = t->fn->fn(t);
+        tr__cur_task = NULL;
+    }
+    tr__task_finish(t, st);
+}
+
+static void *exec_main(void *arg)
+{
+    tr__pool_t *p = arg;
+    tr__on_executor = 1;
+    pthread_mutex_lock(&p->mu);
+    if (px.nwaking > 0) px.nwaking--;
+    while (!p->stop) {
+        struct tr_task *t = pick_locked(p);
+        if (t == NULL) {
+            p->nidle++;
+            pthread_cond_wait(&p->cv, &p->mu);
+            p->nidle--;
+            if (px.nwaking > 0) px.nwaking--;
+            continue;
+        }
+        take_locked(p, &t->req, 1);
+        px.active++;
+        kick_locked(p);
+        pthread_mutex_unlock(&p->mu);
+        tr__req_t req = t->req;
+        run_task(t);
+        pthread_mutex_lock(&p->mu);
+        px.active--;
+        take_locked(p, &req, -1);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have)
+{
+    memset(p, 0, sizeof(*p));
+    memset(&px, 0, sizeof(px));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->target = nexec;
+    p->cpus_avail = have->cpus;
+    p->avail = *have;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < nexec; i++) spawn_locked(p);
+    int n = p->nthreads;
+    pthread_mutex_unlock(&p->mu);
+    if (n < nexec) { tr__pool_stop(p); return TR_ERR_SYSTEM; }
+    return TR_OK;
+}
+
+void tr__pool_stop(tr__pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    /* nthreads only grows while a task blocks; none run now */
+    for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+    for (struct tr_task *t = p->head, *n; t; t = n) { n = t->next; tr__task_free(t); }
+    p->head = NULL;
+    free(p->threads);
+    p->threads = NULL;
+    p->nthreads = 0;
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+void tr__pool_push(tr__pool_t *p, struct tr_task *t)
+{
+    pthread_mutex_lock(&p->mu);
+    t->next = p->head;
+    p->head = t;
+    p->queued++;
+    kick_locked(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int tr__pool_remove(tr__pool_t *p, uint64_t id, struct tr_task **t_p)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next) {
+        if (t->id != id) continue;
+        *pp = t->next;
+        t->next = NULL;
+        p->queued--;
+        *t_p = t;
+        found = 1;
+        break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+void tr__pool_block_enter(void)
+{
+    tr__pool_t *p = &tr__rt->pool;
+    struct tr_task *t = tr__cur_task;
+    pthread_mutex_lock(&p->mu);
+    px.active--;
+    if (t) take_locked(p, &t->req, -1);
+    kick_locked(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tr__pool_block_leave(void)
+{
+    tr__pool_t *p = &tr__rt->pool;
+    struct tr_task *t = tr__cur_task;
+    pthread_mutex_lock(&p->mu);
+    px.active++;
+    if (t) take_locked(p, &t->req, 1);
+    pthread_mutex_unlock(&p->mu);
+}

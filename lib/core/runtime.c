@@ -1,0 +1,232 @@
+/*
+ * Runtime start-up and shutdown, and the dispatch of incoming messages.
+ *
+ * Shutdown protocol: every rank first waits until the tasks it owns are done
+ * (serving ranks in TR_MODE_DRIVER also wait for the driver's SHUTDOWN), then
+ * all ranks meet in a barrier while still serving.  After it no task runs
+ * anywhere, so executors and the loop stop, a second barrier makes sure no
+ * rank closes its endpoints while a peer still flushes, and MPI finalizes.
+ */
+#include "core/core.h"
+#include "comm/wire.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
+
+tr__rt_t *tr__rt;
+_Atomic int tr__state;
+
+static void on_recv(void *arg, const void *msg, size_t len)
+{
+    (void)arg;
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    switch (h.type) {
+    case TR__MSG_TASK:   tr__recv_task(msg, len); break;
+    case TR__MSG_RESULT: tr__recv_result(msg, len); break;
+    case TR__MSG_CANCEL: tr__recv_cancel(msg, len); break;
+    case TR__MSG_FREE:   tr__recv_free(msg, len); break;
+    case TR__MSG_SHUTDOWN:
+        if ((int)h.src != 0) { tr__warn("dropped a shutdown message from rank %u (only the driver sends it)", h.src); break; }
+        pthread_mutex_lock(&tr__rt->lock);
+        tr__rt->shutdown_msg = 1;
+        pthread_cond_broadcast(&tr__rt->state_cv);
+        pthread_mutex_unlock(&tr__rt->lock);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_peer_failed(void *arg, int rank, tr_status_t why)
+{
+    (void)arg; (void)why;
+    tr__debug("rank %d is unreachable", rank);
+}
+
+static size_t arena_bytes(const tr__boot_t *b)
+{
+    int64_t want = tr__env_i64("TASKRAY_ARENA_BYTES", 1ll << 30, 1ll << 20, 1ll << 46);
+    struct statvfs sv;
+    if (getenv("TASKRAY_ARENA_BYTES") == NULL && statvfs("/dev/shm", &sv) == 0) {
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        uint64_t share = avail / (uint64_t)(b->local_size ? b->local_size : 1) / 10 * 9;
+        if (share < (uint64_t)want) want = (int64_t)(share > (16u << 20) ? share : (16u << 20));
+    }
+    return (size_t)want;
+}
+
+static tr_status_t check_tables(tr__rt_t *rt)
+{
+    uint64_t mine[2] = { tr__fn_digest(), (uint64_t)tr__fn_count() };
+    uint64_t *all = malloc(sizeof(mine) * (size_t)rt->size);
+    if (all == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st = tr__boot_allgather(&rt->boot, mine, sizeof(mine), all);
+    for (int r = 1; st == TR_OK && r < rt->size; r++) {
+        if (all[2 * r] == all[0]) continue;
+        tr__set_error("rank %d registered %" PRIu64 " remote functions and rank 0 registered %" PRIu64
+                      ", with different names (digests %016" PRIx64 " and %016" PRIx64 "): the ranks were "
+                      "built from different binaries; run the same program on every rank",
+                      r, all[2 * r + 1], all[1], all[2 * r], all[0]);
+        if (rt->rank == 0 || rt->rank == r) tr__error("%s", tr_last_error());
+        st = TR_ERR_MISMATCH;
+    }
+    free(all);
+    return st;
+}
+
+static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
+{
+    int *argc = NULL;
+    char ***argv = NULL;
+    if (params && (params->field_mask & TR_INIT_FIELD_ARGC_ARGV)) { argc = params->argc; argv = params->argv; }
+    tr_status_t st = tr__boot_init(&rt->boot, argc, argv);
+    if (st != TR_OK) return st;
+    rt->rank = rt->boot.rank;
+    rt->size = rt->boot.size;
+    tr__log_set_rank(rt->rank);
+    if ((st = check_tables(rt)) != TR_OK) return st;
+    if ((st = tr__topo_load(&rt->topo)) != TR_OK) return st;
+
+    int nexec = rt->topo.ncores_bound;
+    nexec = (int)tr__env_i64("TASKRAY_NUM_EXECUTORS", nexec, 1, 4096);
+    if (params && (params->field_mask & TR_INIT_FIELD_NUM_EXECUTORS)) nexec = params->num_executors;
+    rt->mine.cpus = nexec;
+    const char *res = getenv("TASKRAY_RESOURCES");
+    if (res && tr__req_parse(res, &rt->mine) != TR_OK) {
+        tr__warn("ignoring TASKRAY_RESOURCES: %s", tr_last_error());
+        rt->mine.nres = 0;
+    }
+    rt->inline_max = (size_t)tr__env_i64("TASKRAY_INLINE_MAX", 65536, 0, 1ll << 30);
+    if ((st = tr__arena_create(&rt->arena, rt->boot.job_id, rt->rank, arena_bytes(&rt->boot))) != TR_OK) return st;
+    if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
+    if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
+    if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->held, 64) != 0) return TR_ERR_NO_MEMORY;
+    rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
+    if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine)) != TR_OK) return st;
+    /* messages may arrive as soon as the transport exists: everything is ready */
+    if (rt->size > 1) {
+        tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
+        if ((st = tr__comm_create(&rt->boot, rt->arena.base, rt->arena.size, &cb, &rt->comm)) != TR_OK) return st;
+    }
+    return TR_OK;
+}
+
+static void runtime_free(tr__rt_t *rt, int clean)
+{
+    if (rt->pool.threads) tr__pool_stop(&rt->pool);
+    if (rt->comm) tr__comm_destroy(rt->comm);
+    rt->comm = NULL;
+    for (size_t i = 0; rt->held.vals && i <= rt->held.mask; i++)
+        if (rt->held.vals[i]) tr__blob_unref(rt->held.vals[i]);
+    tr__hmap_destroy(&rt->held);
+    tr__hmap_destroy(&rt->specs);
+    tr__arena_destroy(&rt->arena);
+    tr__sched_destroy(&rt->sched);
+    tr__boot_finalize(&rt->boot, clean);
+    pthread_mutex_destroy(&rt->lock);
+    pthread_mutex_destroy(&rt->map_lock);
+    pthread_cond_destroy(&rt->state_cv);
+    free(rt->peer_maps);
+    free(rt);
+}
+
+tr_status_t tr_init(const tr_init_params_t *params)
+{
+    int expected = 0;
+    if (params != NULL) {
+        if ((params->field_mask & TR_INIT_FIELD_MODE) && params->mode != TR_MODE_DRIVER && params->mode != TR_MODE_SPMD)
+            return TR_ERR_INVALID_ARG;
+        if ((params->field_mask & TR_INIT_FIELD_NUM_EXECUTORS) && (params->num_executors < 1 || params->num_executors > 4096))
+            return TR_ERR_INVALID_ARG;
+    }
+    if (!atomic_compare_exchange_strong(&tr__state, &expected, 3)) return TR_ERR_ALREADY_INIT;
+    tr__log_init();
+    tr__clear_error();
+    tr__rt_t *rt = calloc(1, sizeof(*rt));
+    if (rt == NULL) { atomic_store(&tr__state, 0); return TR_ERR_NO_MEMORY; }
+    pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->map_lock, NULL);
+    pthread_cond_init(&rt->state_cv, NULL);
+    rt->mode = (params && (params->field_mask & TR_INIT_FIELD_MODE)) ? params->mode : TR_MODE_DRIVER;
+    tr__rt = rt;
+    tr__fn_freeze(1);
+
+    tr__watchdog_start("taskray start-up (tr_init)");
+    tr_status_t st = runtime_start(rt, params);
+    tr__watchdog_stop();
+    if (st != TR_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", tr_last_error());
+        /* a mismatch is seen by every rank alike, so MPI can finalize cleanly */
+        runtime_free(rt, st == TR_ERR_MISMATCH);
+        tr__rt = NULL;
+        tr__fn_freeze(0);
+        tr__set_error("%s", msg);
+        atomic_store(&tr__state, 0);
+        return st;
+    }
+    atomic_store(&tr__state, 1);
+    return TR_OK;
+}
+
+static void send_shutdown(tr__rt_t *rt)
+{
+    for (int r = 1; r < rt->size; r++) {
+        tr__wbuf_t w;
+        size_t len;
+        tr__wbuf_init(&w, 0);
+        void *m = tr__wbuf_finish(&w, TR__MSG_SHUTDOWN, (uint32_t)rt->rank, rt->boot.job_id, &len);
+        if (m == NULL) { tr__error("out of memory sending shutdown to rank %d", r); continue; }
+        tr__comm_send(rt->comm, r, m, len);
+    }
+}
+
+tr_status_t tr_finalize(void)
+{
+    if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;
+    if (tr__on_executor) return TR_ERR_WRONG_MODE;
+    tr__rt_t *rt = tr__rt;
+
+    pthread_mutex_lock(&rt->lock);
+    if (rt->mode == TR_MODE_DRIVER && rt->rank != 0)
+        while (!rt->shutdown_msg) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    while (rt->owned_pending > 0) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    pthread_mutex_unlock(&rt->lock);
+    if (rt->mode == TR_MODE_DRIVER && rt->rank == 0 && rt->size > 1) send_shutdown(rt);
+
+    tr_status_t st = tr__boot_barrier(&rt->boot);   /* everyone still serves here */
+    atomic_store(&tr__state, 2);
+    tr__pool_stop(&rt->pool);
+    if (rt->comm) {
+        tr__comm_flush(rt->comm);
+        tr__comm_closing(rt->comm);
+        if (st == TR_OK) st = tr__boot_barrier(&rt->boot);
+    }
+    for (int r = 0; r < rt->size; r++)
+        if (rt->peer_maps[r]) tr__arena_unmap_peer(rt->peer_maps[r], tr__comm_arena_size(rt->comm, r));
+    memset(rt->peer_maps, 0, sizeof(void *) * (size_t)rt->size);
+    runtime_free(rt, st == TR_OK);
+    tr__rt = NULL;
+    tr__fn_freeze(0);
+    atomic_store(&tr__state, 0);
+    return st;
+}
+
+int tr_rank(void) { return atomic_load(&tr__state) == 1 ? tr__rt->rank : -1; }
+int tr_size(void) { return atomic_load(&tr__state) == 1 ? tr__rt->size : 0; }
+
+int tr_is_driver(void)
+{
+    if (atomic_load(&tr__state) != 1) return 0;
+    if (tr__cur_task != NULL) return 1;
+    if (tr__on_executor) return 0;
+    return tr__rt->mode == TR_MODE_SPMD || tr__rt->rank == 0;
+}
+
+int tr_node_of(int rank)
+{
+    if (atomic_load(&tr__state) != 1 || rank < 0 || rank >= tr__rt->size) return -1;
+    return tr__rt->boot.node_of[rank];
+}

@@ -1,0 +1,708 @@
+/*
+ * Tasks.  Owner side: specs wait for their ref arguments, are placed and
+ * dispatched (to the local pool or as a TASK message), and their results
+ * (RESULT messages, or a direct call for local tasks) make their return
+ * objects ready, fail them, or trigger a retry.  Executor side: a TASK
+ * message becomes a runnable task once its arguments are readable.
+ */
+#include "core/core.h"
+#include "comm/wire.h"
+#include "base/handle.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+enum { OUT_OK = 0, OUT_FAIL = 1, OUT_RETRY = 2, OUT_CANCELLED = 3 };
+
+typedef struct tr__val {
+    tr__blob_t *blob;
+    int         holder;
+    uint64_t    off;
+    size_t      size;
+} tr__val_t;
+
+uint64_t tr__next_task_id(void)
+{
+    struct tr_task *t = tr__cur_task;
+    if (t) return tr__hash2(t->ctx_id, ++t->child_seq);
+    return tr__hash2(tr__rt->root_id, atomic_fetch_add(&tr__rt->root_seq, 1) + 1);
+}
+
+static const char *spec_name(const tr__spec_t *s) { return s->name ? s->name : s->fn->name; }
+
+/* ------------------------------------------------------ executor tasks */
+
+void tr__task_free(struct tr_task *t)
+{
+    if (t == NULL) return;
+    for (int i = 0; i < t->nargs && t->args; i++)
+        if (t->args[i].blob) tr__blob_unref(t->args[i].blob);
+    for (int i = 0; i < t->nret && t->rets; i++)
+        if (t->rets[i]) tr__blob_unref(t->rets[i]);
+    free(t->args);
+    free(t->rets);
+    free(t->msgbuf);
+    free(t->fail_msg);
+    free(t);
+}
+
+static struct tr_task *task_new(uint64_t id, const tr__fn_t *fn, int owner, int attempt, int nret, int nargs)
+{
+    struct tr_task *t = calloc(1, sizeof(*t));
+    if (t == NULL) return NULL;
+    t->id = id; t->fn = fn; t->owner = owner; t->attempt = attempt;
+    t->nret = nret; t->nargs = nargs;
+    t->ctx_id = attempt ? tr__hash2(id, (uint64_t)attempt) : id;
+    t->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*t->args));
+    t->rets = calloc((size_t)nret, sizeof(*t->rets));
+    atomic_init((_Atomic int *)&t->fetches, 0);
+    if (t->args == NULL || t->rets == NULL) { tr__task_free(t); return NULL; }
+    return t;
+}
+
+static void fetch_done(void *arg, tr_status_t st)
+{
+    struct tr_task *t = arg;
+    if (st != TR_OK) t->fetch_status = st;   /* loop thread only */
+    /* the last one queues the task; an executor fails it if a read failed */
+    if (atomic_fetch_sub((_Atomic int *)&t->fetches, 1) == 1) {
+        if (t->fetch_status != TR_OK && t->fail_msg == NULL)
+            tr__task_failmsg(t, "reading an argument from another node failed");
+        tr__pool_push(&tr__rt->pool, t);
+    }
+}
+
+/* Point argument @i at a value held in rank @holder's arena. */
+static tr_status_t arg_from_loc(struct tr_task *t, int i, int holder, uint64_t off, size_t size)
+{
+    tr__rt_t *rt = tr__rt;
+    if (holder == rt->rank) {
+        t->args[i].data = (char *)rt->arena.base + off;
+    } else if (rt->boot.node_of[holder] == rt->boot.node_of[rt->rank]) {
+        const char *base = tr__peer_arena(holder);
+        if (base == NULL) return TR_ERR_OBJECT_LOST;
+        t->args[i].data = base + off;
+    } else {
+        tr__blob_t *b = tr__blob_heap(size);
+        if (b == NULL) return TR_ERR_NO_MEMORY;
+        t->args[i].blob = b;
+        t->args[i].data = b->data;
+        atomic_fetch_add((_Atomic int *)&t->fetches, 1);
+        tr__comm_get(rt->comm, holder, off, b->data, size, fetch_done, t);
+    }
+    t->args[i].size = size;
+    return TR_OK;
+}
+
+/* Start a task once its arguments are readable (the +1 guard keeps the
+ * count from reaching zero while fetches are still being posted). */
+static void task_start(struct tr_task *t)
+{
+    fetch_done(t, TR_OK);
+}
+
+/* --------------------------------------------------------- owner side */
+
+static void spec_free(tr__spec_t *s)
+{
+    for (int i = 0; i < s->nargs; i++) {
+        if (s->args[i].blob) tr__blob_unref(s->args[i].blob);
+        if (s->args[i].obj) tr__obj_unref_locked(s->args[i].obj);
+    }
+    for (int i = 0; i < s->nret; i++) {
+        if (s->rets[i] == NULL) continue;
+        s->rets[i]->producer = NULL;
+        tr__obj_unref_locked(s->rets[i]);
+    }
+    free(s->args);
+    free(s->rets);
+    free(s->name);
+    free(s);
+}
+
+static void spec_done_locked(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    s->state = TR__SPEC_DONE;
+    tr__hmap_del(&rt->specs, s->id);
+    if (--rt->owned_pending == 0) pthread_cond_broadcast(&rt->state_cv);
+    spec_free(s);
+}
+
+static void spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg)
+{
+    for (int i = 0; i < s->nret; i++) tr__obj_set_failed_locked(s->rets[i], err, rank, msg);
+    spec_done_locked(s);
+}
+
+static void dispatch_locked(tr__spec_t *s);
+
+static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const char *msg, tr__val_t *vals)
+{
+    tr__rt_t *rt = tr__rt;
+    if (s->target >= 0 && rt->sched.load[s->target] > 0) rt->sched.load[s->target]--;
+    char buf[768];
+    switch (outcome) {
+    case OUT_OK:
+        for (int i = 0; i < s->nret; i++) {
+            tr__obj_set_ready_locked(s->rets[i], vals[i].blob, vals[i].holder, vals[i].off, vals[i].size);
+            vals[i].blob = NULL;  /* the object owns it now */
+        }
+        spec_done_locked(s);
+        return;
+    case OUT_RETRY:
+        if (!s->cancel_sent && (s->max_retries < 0 || s->attempt < s->max_retries)) {
+            tr__info("task '%s' asked for a retry on rank %d (attempt %d): %s", spec_name(s),
+                     exec_rank, s->attempt, msg ? msg : "");
+            s->attempt++;
+            s->state = TR__SPEC_WAITING;
+            dispatch_locked(s);
+            return;
+        }
+        snprintf(buf, sizeof(buf), "task '%s' failed on rank %d after %d attempt%s: %s", spec_name(s),
+                 exec_rank, s->attempt + 1, s->attempt ? "s" : "", msg && *msg ? msg : "it asked for a retry");
+        spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
+        return;
+    case OUT_CANCELLED:
+        snprintf(buf, sizeof(buf), "task '%s' was cancelled before it ran", spec_name(s));
+        spec_fail_locked(s, TR_ERR_TASK_CANCELLED, exec_rank, buf);
+        return;
+    default:
+        snprintf(buf, sizeof(buf), "task '%s' failed on rank %d: %s", spec_name(s), exec_rank,
+                 msg && *msg ? msg : "it returned an error");
+        spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
+        return;
+    }
+}
+
+static void send_task(tr__spec_t *s, int target)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wbuf_t w;
+    size_t len;
+    tr__wbuf_init(&w, 64 + (size_t)s->nargs * 32);
+    tr__wbuf_u64(&w, s->id);
+    tr__wbuf_u64(&w, s->fn->id);
+    tr__wbuf_u32(&w, (uint32_t)s->attempt);
+    tr__wbuf_u16(&w, (uint16_t)s->nret);
+    tr__wbuf_u16(&w, (uint16_t)s->nargs);
+    tr__wbuf_f64(&w, s->req.cpus);
+    tr__wbuf_u8(&w, (uint8_t)s->req.nres);
+    for (int i = 0; i < s->req.nres; i++) {
+        tr__wbuf_put(&w, s->req.res[i].name, TR__RES_NAME_LEN);
+        tr__wbuf_f64(&w, s->req.res[i].amount);
+    }
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        tr__blob_t *b = o ? o->blob : s->args[i].blob;
+        if (b != NULL && b->kind == TR__BLOB_ARENA) {
+            tr__wbuf_u8(&w, TR__VAL_LOC);
+            tr__wbuf_u32(&w, (uint32_t)rt->rank);
+            tr__wbuf_u64(&w, b->off);
+            tr__wbuf_u64(&w, b->size);
+        } else if (b != NULL) {
+            tr__wbuf_u8(&w, TR__VAL_INLINE);
+            tr__wbuf_u64(&w, b->size);
+            tr__wbuf_put(&w, b->data, b->size);
+        } else {
+            tr__wbuf_u8(&w, TR__VAL_LOC);
+            tr__wbuf_u32(&w, (uint32_t)o->holder);
+            tr__wbuf_u64(&w, o->off);
+            tr__wbuf_u64(&w, o->size);
+        }
+    }
+    void *m = tr__wbuf_finish(&w, TR__MSG_TASK, (uint32_t)rt->rank, rt->boot.job_id, &len);
+    if (m == NULL) {
+        tr__val_t none[1];
+        spec_result_locked(s, OUT_FAIL, rt->rank, "out of memory building the task message", none);
+        return;
+    }
+    tr__comm_send(rt->comm, target, m, len);
+}
+
+static void run_here(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    struct tr_task *t = task_new(s->id, s->fn, rt->rank, s->attempt, s->nret, s->nargs);
+    if (t == NULL) {
+        tr__val_t none[1];
+        spec_result_locked(s, OUT_FAIL, rt->rank, "out of memory", none);
+        return;
+    }
+    t->req = s->req;
+    atomic_store((_Atomic int *)&t->fetches, 1);
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        tr__blob_t *b = o ? o->blob : s->args[i].blob;
+        if (b) {
+            tr__blob_ref(b);
+            t->args[i].blob = b; t->args[i].data = b->data; t->args[i].size = b->size;
+        } else if (arg_from_loc(t, i, o->holder, o->off, o->size) != TR_OK) {
+            tr__task_failmsg(t, "cannot read argument %d from rank %d", i, o->holder);
+            t->fetch_status = TR_ERR_OBJECT_LOST;
+        }
+    }
+    task_start(t);
+}
+
+static void dispatch_locked(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    char buf[768];
+    s->target = -1;
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        if (o == NULL || o->state != TR__OBJ_FAILED) continue;
+        snprintf(buf, sizeof(buf), "task '%s' was not run because its argument %d failed: %s",
+                 spec_name(s), i, o->err_msg ? o->err_msg : tr_status_string(o->err));
+        spec_fail_locked(s, o->err, o->err_rank, buf);
+        return;
+    }
+    int target = tr__sched_pick(&rt->sched, &s->req, spec_name(s));
+    if (target < 0) {
+        spec_fail_locked(s, TR_ERR_UNSCHEDULABLE, -1, tr_last_error());
+        return;
+    }
+    s->target = target;
+    s->state = TR__SPEC_QUEUED;
+    rt->sched.load[target]++;
+    if (target == rt->rank) run_here(s);
+    else send_task(s, target);
+}
+
+void tr__spec_dep_ready_locked(tr__spec_t *s)
+{
+    if (--s->unresolved == 0 && s->state == TR__SPEC_WAITING) dispatch_locked(s);
+}
+
+static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *nret, int *retries)
+{
+    *nret = 1; *retries = 0;
+    memset(req, 0, sizeof(*req));
+    req->cpus = 1;
+    if (p == NULL) return TR_OK;
+    if (p->field_mask & TR_TASK_FIELD_NUM_RETURNS) {
+        if (p->num_returns < 1 || p->num_returns > TR_MAX_RETURNS) {
+            tr__set_error("num_returns must be in 1..%d, not %d", TR_MAX_RETURNS, p->num_returns);
+            return TR_ERR_INVALID_ARG;
+        }
+        *nret = p->num_returns;
+    }
+    if (p->field_mask & TR_TASK_FIELD_MAX_RETRIES) {
+        if (p->max_retries < -1) { tr__set_error("max_retries must be >= -1"); return TR_ERR_INVALID_ARG; }
+        *retries = p->max_retries;
+    }
+    if (p->field_mask & TR_TASK_FIELD_NUM_CPUS) {
+        if (!(p->num_cpus >= 0) || !isfinite(p->num_cpus) || p->num_cpus > 1e6) {
+            tr__set_error("num_cpus must be a finite number >= 0");
+            return TR_ERR_INVALID_ARG;
+        }
+        req->cpus = p->num_cpus;
+    }
+    if ((p->field_mask & TR_TASK_FIELD_RESOURCES) && p->resources != NULL) {
+        tr_status_t st = tr__req_parse(p->resources, req);
+        if (st != TR_OK) return st;
+    }
+    if ((p->field_mask & TR_TASK_FIELD_NAME) && p->name != NULL && strlen(p->name) > 255) {
+        tr__set_error("task names are at most 255 characters");
+        return TR_ERR_INVALID_ARG;
+    }
+    return TR_OK;
+}
+
+tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
+                            const tr_task_params_t *params, tr_ref_h *refs_p)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__req_t req;
+    int nret, retries;
+    tr_status_t st = check_params(params, &req, &nret, &retries);
+    if (st != TR_OK) return st;
+
+    tr__spec_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) return TR_ERR_NO_MEMORY;
+    s->fn = fn; s->nret = nret; s->nargs = nargs; s->max_retries = retries; s->req = req;
+    s->target = -1;
+    s->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*s->args));
+    s->rets = calloc((size_t)nret, sizeof(*s->rets));
+    if (params && (params->field_mask & TR_TASK_FIELD_NAME) && params->name)
+        s->name = strdup(params->name);
+    tr_ref_h refs[TR_MAX_RETURNS] = { 0 };
+    int nrefs = 0;
+    st = TR_ERR_NO_MEMORY;
+    if (s->args == NULL || s->rets == NULL) goto err;
+
+    /* by-value arguments are copied now: the caller may reuse its buffers */
+    for (int i = 0; i < nargs; i++) {
+        const tr_arg_t *a = &args[i];
+        tr__blob_t *b = NULL;
+        switch (a->kind) {
+        case TR_ARG_KIND_BYTES:
+            if (a->u.bytes.data == NULL && a->u.bytes.size > 0) {
+                tr__set_error("argument %d: NULL data with size %zu", i, a->u.bytes.size);
+                st = TR_ERR_INVALID_ARG; goto err;
+            }
+            if ((b = tr__blob_for(a->u.bytes.size)) == NULL) goto err;
+            if (a->u.bytes.size) memcpy(b->data, a->u.bytes.data, a->u.bytes.size);
+            break;
+        case TR_ARG_KIND_I64:
+            if ((b = tr__blob_heap(8)) == NULL) goto err;
+            memcpy(b->data, &a->u.i64, 8);
+            break;
+        case TR_ARG_KIND_F64:
+            if ((b = tr__blob_heap(8)) == NULL) goto err;
+            memcpy(b->data, &a->u.f64, 8);
+            break;
+        case TR_ARG_KIND_REF:
+            if (tr__ref_obj(a->u.ref) == NULL) {
+                tr__set_error("argument %d is a released or invalid ref", i);
+                st = TR_ERR_REF_RELEASED; goto err;
+            }
+            break;
+        default:
+            tr__set_error("argument %d has an unknown kind %d", i, (int)a->kind);
+            st = TR_ERR_INVALID_ARG; goto err;
+        }
+        s->args[i].blob = b;
+    }
+
+    pthread_mutex_lock(&rt->lock);
+    s->id = tr__next_task_id();
+    const char *why;
+    int feasible = 0;
+    for (int r = 0; r < rt->size && !feasible; r++) feasible = tr__req_fits(&rt->sched.totals[r], &req, &why);
+    if (!feasible) {
+        tr__sched_pick(&rt->sched, &req, s->name ? s->name : fn->name);   /* sets the message */
+        pthread_mutex_unlock(&rt->lock);
+        st = TR_ERR_UNSCHEDULABLE;
+        goto err;
+    }
+    for (int i = 0; i < nret; i++) {
+        tr__obj_t *o = tr__obj_new(tr__hash2(s->id, (uint64_t)i + 1));
+        if (o == NULL || tr__ref_new(o, &refs[i]) != TR_OK) {
+            free(o);
+            pthread_mutex_unlock(&rt->lock);
+            goto err;
+        }
+        nrefs++;
+        o->refcnt = 2;          /* the handle and the producer */
+        o->producer = s;
+        o->holder = -1;
+        s->rets[i] = o;
+    }
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].kind != TR_ARG_KIND_REF) continue;
+        tr__obj_t *o = tr__ref_obj(args[i].u.ref);
+        if (o == NULL) {   /* released by another thread meanwhile */
+            pthread_mutex_unlock(&rt->lock);
+            st = TR_ERR_REF_RELEASED;
+            goto err;
+        }
+        o->refcnt++;
+        s->args[i].obj = o;
+        if (o->state != TR__OBJ_PENDING) continue;
+        if (o->ndeps == o->capdeps) {
+            int cap = o->capdeps ? o->capdeps * 2 : 4;
+            tr__spec_t **d = realloc(o->deps, sizeof(*d) * (size_t)cap);
+            if (d == NULL) { pthread_mutex_unlock(&rt->lock); goto err; }
+            o->deps = d; o->capdeps = cap;
+        }
+        o->deps[o->ndeps++] = s;
+        s->unresolved++;
+    }
+    tr__hmap_put(&rt->specs, s->id, s);
+    rt->owned_pending++;
+    rt->tasks_submitted++;
+    if (s->unresolved == 0) dispatch_locked(s);
+    pthread_mutex_unlock(&rt->lock);
+    memcpy(refs_p, refs, sizeof(tr_ref_h) * (size_t)nret);
+    return TR_OK;
+
+err:
+    /* nothing was published: undo in reverse */
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < nrefs; i++) tr__handle_free((uint64_t)(uintptr_t)refs[i], TR__HANDLE_REF);
+    for (int i = 0; i < nargs && s->args; i++) {
+        if (s->args[i].obj) {   /* drop the dependency we registered */
+            tr__obj_t *o = s->args[i].obj;
+            for (int d = 0; d < o->ndeps; d++)
+                if (o->deps[d] == s) { o->deps[d] = o->deps[--o->ndeps]; break; }
+        }
+    }
+    for (int i = 0; i < s->nret && s->rets; i++) if (s->rets[i]) s->rets[i]->refcnt = 1;
+    spec_free(s);
+    pthread_mutex_unlock(&rt->lock);
+    return st;
+}
+
+tr_status_t tr__task_cancel(tr__obj_t *o)
+{
+    tr__rt_t *rt = tr__rt;
+    tr_status_t st = TR_ERR_TASK_STARTED;
+    pthread_mutex_lock(&rt->lock);
+    if (o->is_put) { st = TR_ERR_INVALID_ARG; goto out; }
+    tr__spec_t *s = o->producer;
+    if (s == NULL || s->state == TR__SPEC_DONE) goto out;
+    if (s->state == TR__SPEC_WAITING) {
+        for (int i = 0; i < s->nargs; i++) {
+            tr__obj_t *a = s->args[i].obj;
+            if (a == NULL || a->state != TR__OBJ_PENDING) continue;
+            for (int d = 0; d < a->ndeps; d++)
+                if (a->deps[d] == s) { a->deps[d] = a->deps[--a->ndeps]; d--; }
+        }
+        tr__val_t none[1];
+        spec_result_locked(s, OUT_CANCELLED, rt->rank, NULL, none);
+        st = TR_OK;
+    } else if (s->target == rt->rank) {
+        struct tr_task *t;
+        if (tr__pool_remove(&rt->pool, s->id, &t)) {
+            tr__task_free(t);
+            tr__val_t none[1];
+            spec_result_locked(s, OUT_CANCELLED, rt->rank, NULL, none);
+            st = TR_OK;
+        }
+    } else if (!s->cancel_sent) {
+        tr__wbuf_t w;
+        size_t len;
+        tr__wbuf_init(&w, 8);
+        tr__wbuf_u64(&w, s->id);
+        void *m = tr__wbuf_finish(&w, TR__MSG_CANCEL, (uint32_t)rt->rank, rt->boot.job_id, &len);
+        if (m == NULL) { st = TR_ERR_NO_MEMORY; goto out; }
+        tr__comm_send(rt->comm, s->target, m, len);
+        s->cancel_sent = 1;
+        st = TR_OK;
+    } else {
+        st = TR_OK;
+    }
+out:
+    pthread_mutex_unlock(&rt->lock);
+    return st;
+}
+
+/* ------------------------------------------------------- task outcome */
+
+static void apply_local_result(struct tr_task *t, int outcome, const char *msg)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__val_t vals[TR_MAX_RETURNS];
+    for (int i = 0; i < t->nret; i++) {
+        vals[i].blob = t->rets[i]; vals[i].holder = rt->rank; vals[i].off = 0;
+        vals[i].size = t->rets[i] ? t->rets[i]->size : 0;
+        t->rets[i] = NULL;
+    }
+    pthread_mutex_lock(&rt->lock);
+    tr__spec_t *s = tr__hmap_get(&rt->specs, t->id);
+    if (s && s->attempt == t->attempt && s->state == TR__SPEC_QUEUED) spec_result_locked(s, outcome, rt->rank, msg, vals);
+    pthread_mutex_unlock(&rt->lock);
+    for (int i = 0; i < t->nret; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
+}
+
+static void send_result(struct tr_task *t, int outcome, const char *msg)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wbuf_t w;
+    size_t len, mlen = msg ? strlen(msg) : 0;
+    size_t hint = 64 + mlen;
+    for (int i = 0; i < t->nret; i++) if (t->rets[i] && t->rets[i]->kind != TR__BLOB_ARENA) hint += t->rets[i]->size;
+    tr__wbuf_init(&w, hint);
+    tr__wbuf_u64(&w, t->id);
+    tr__wbuf_u32(&w, (uint32_t)t->attempt);
+    tr__wbuf_u8(&w, (uint8_t)outcome);
+    tr__wbuf_u32(&w, (uint32_t)mlen);
+    tr__wbuf_put(&w, msg, mlen);
+    tr__wbuf_u16(&w, (uint16_t)(outcome == OUT_OK ? t->nret : 0));
+    for (int i = 0; outcome == OUT_OK && i < t->nret; i++) {
+        tr__blob_t *b = t->rets[i];
+        if (b->kind == TR__BLOB_ARENA) {
+            tr__wbuf_u8(&w, TR__VAL_LOC);
+            tr__wbuf_u32(&w, (uint32_t)rt->rank);
+            tr__wbuf_u64(&w, b->off);
+            tr__wbuf_u64(&w, b->size);
+            pthread_mutex_lock(&rt->lock);      /* held for the owner until it frees */
+            tr__hmap_put(&rt->held, b->off, b);
+            pthread_mutex_unlock(&rt->lock);
+            t->rets[i] = NULL;
+        } else {
+            tr__wbuf_u8(&w, TR__VAL_INLINE);
+            tr__wbuf_u64(&w, b->size);
+            tr__wbuf_put(&w, b->data, b->size);
+        }
+    }
+    void *m = tr__wbuf_finish(&w, TR__MSG_RESULT, (uint32_t)rt->rank, rt->boot.job_id, &len);
+    if (m == NULL) { tr__error("out of memory sending the result of a task to rank %d", t->owner); return; }
+    tr__comm_send(rt->comm, t->owner, m, len);
+}
+
+void tr__task_finish(struct tr_task *t, tr_status_t st)
+{
+    int outcome = st == TR_OK ? OUT_OK : st == TR_ERR_TASK_RETRY ? OUT_RETRY
+                : st == TR_ERR_TASK_CANCELLED && t->fail_msg == NULL ? OUT_CANCELLED : OUT_FAIL;
+    char fallback[128];
+    const char *msg = t->fail_msg;
+    if (outcome == OUT_OK) {
+        for (int i = 0; i < t->nret; i++) {
+            if (t->rets[i] == NULL && (t->rets[i] = tr__blob_heap(0)) == NULL) {
+                outcome = OUT_FAIL;
+                msg = "out of memory storing its results";
+                break;
+            }
+        }
+    } else if (msg == NULL && outcome == OUT_FAIL) {
+        snprintf(fallback, sizeof(fallback), "it returned '%s'", tr_status_string(st));
+        msg = fallback;
+    }
+    if (t->owner == tr__rt->rank) apply_local_result(t, outcome, msg);
+    else send_result(t, outcome, msg);
+    tr__task_free(t);
+}
+
+/* --------------------------------------------------- message handlers */
+
+static int loc_ok(int holder, uint64_t off, uint64_t size)
+{
+    tr__rt_t *rt = tr__rt;
+    if (holder < 0 || holder >= rt->size) return 0;
+    uint64_t cap = holder == rt->rank ? rt->arena.size : tr__comm_arena_size(rt->comm, holder);
+    return off <= cap && size <= cap - off;
+}
+
+void tr__recv_task(const void *msg, size_t len)
+{
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    void *copy = malloc(len);
+    if (copy == NULL) { tr__error("out of memory receiving a task from rank %u; dropped", h.src); return; }
+    memcpy(copy, msg, len);
+    tr__rbuf_t r;
+    tr__rbuf_init(&r, (char *)copy + sizeof(h), len - sizeof(h));
+    uint64_t id = tr__rbuf_u64(&r), fn_id = tr__rbuf_u64(&r);
+    uint32_t attempt = tr__rbuf_u32(&r);
+    uint16_t nret = tr__rbuf_u16(&r), nargs = tr__rbuf_u16(&r);
+    tr__req_t req = { 0 };
+    req.cpus = tr__rbuf_f64(&r);
+    req.nres = tr__rbuf_u8(&r);
+    const tr__fn_t *fn = tr__fn_by_id(fn_id);
+    if (r.bad || nret < 1 || nret > TR_MAX_RETURNS || req.nres > TR__MAX_RES || !(req.cpus >= 0) || fn == NULL) {
+        tr__warn("dropped a malformed task message from rank %u", h.src);
+        free(copy);
+        return;
+    }
+    for (int i = 0; i < req.nres; i++) {
+        const char *nm = tr__rbuf_get(&r, TR__RES_NAME_LEN);
+        req.res[i].amount = tr__rbuf_f64(&r);
+        if (nm) { memcpy(req.res[i].name, nm, TR__RES_NAME_LEN); req.res[i].name[TR__RES_NAME_LEN - 1] = 0; }
+    }
+    struct tr_task *t = task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
+    if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
+    t->msgbuf = copy;
+    t->req = req;
+    atomic_store((_Atomic int *)&t->fetches, 1);
+    for (int i = 0; i < nargs && !r.bad; i++) {
+        uint8_t kind = tr__rbuf_u8(&r);
+        if (kind == TR__VAL_INLINE) {
+            uint64_t size = tr__rbuf_u64(&r);
+            const void *d = (size <= len) ? tr__rbuf_get(&r, (size_t)size) : (r.bad = true, NULL);
+            t->args[i].data = d; t->args[i].size = (size_t)size;
+        } else if (kind == TR__VAL_LOC) {
+            int holder = (int)tr__rbuf_u32(&r);
+            uint64_t off = tr__rbuf_u64(&r), size = tr__rbuf_u64(&r);
+            if (r.bad || !loc_ok(holder, off, size)) { r.bad = true; break; }
+            if (arg_from_loc(t, i, holder, off, (size_t)size) != TR_OK) {
+                tr__task_failmsg(t, "cannot read argument %d from rank %d", i, holder);
+                t->fetch_status = TR_ERR_OBJECT_LOST;
+            }
+        } else {
+            r.bad = true;
+        }
+    }
+    if (r.bad) {
+        /* a fetch may already be in flight: let it land, then fail the task */
+        tr__warn("malformed arguments in a task message from rank %u", h.src);
+        tr__task_failmsg(t, "the task message was malformed");
+        t->fetch_status = TR_ERR_PROTOCOL;
+    }
+    task_start(t);
+}
+
+void tr__recv_result(const void *msg, size_t len)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    tr__rbuf_t r;
+    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    uint64_t id = tr__rbuf_u64(&r);
+    uint32_t attempt = tr__rbuf_u32(&r);
+    uint8_t outcome = tr__rbuf_u8(&r);
+    uint32_t mlen = tr__rbuf_u32(&r);
+    const char *m = tr__rbuf_get(&r, mlen);
+    char text[512] = "";
+    if (m) snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m);
+    uint16_t n = tr__rbuf_u16(&r);
+    tr__val_t vals[TR_MAX_RETURNS];
+    memset(vals, 0, sizeof(vals));
+    int nv = 0;
+    if (n > TR_MAX_RETURNS || outcome > OUT_CANCELLED) r.bad = true;
+    for (; nv < n && !r.bad; nv++) {
+        uint8_t kind = tr__rbuf_u8(&r);
+        if (kind == TR__VAL_INLINE) {
+            uint64_t size = tr__rbuf_u64(&r);
+            const void *d = size <= len ? tr__rbuf_get(&r, (size_t)size) : NULL;
+            if (d == NULL) { r.bad = true; break; }
+            if ((vals[nv].blob = tr__blob_heap((size_t)size)) == NULL) { r.bad = true; break; }
+            memcpy(vals[nv].blob->data, d, (size_t)size);
+        } else if (kind == TR__VAL_LOC) {
+            vals[nv].holder = (int)tr__rbuf_u32(&r);
+            vals[nv].off = tr__rbuf_u64(&r);
+            vals[nv].size = (size_t)tr__rbuf_u64(&r);
+            if (r.bad || !loc_ok(vals[nv].holder, vals[nv].off, vals[nv].size)) { r.bad = true; break; }
+        } else {
+            r.bad = true;
+        }
+    }
+    pthread_mutex_lock(&rt->lock);
+    tr__spec_t *s = r.bad ? NULL : tr__hmap_get(&rt->specs, id);
+    if (r.bad) tr__warn("dropped a malformed result message from rank %u", h.src);
+    else if (s == NULL || s->state != TR__SPEC_QUEUED || s->attempt != (int)attempt || s->target != (int)h.src ||
+             (outcome == OUT_OK && n != s->nret))
+        tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
+    else {
+        spec_result_locked(s, outcome, (int)h.src, text, vals);
+        memset(vals, 0, sizeof(vals));
+    }
+    pthread_mutex_unlock(&rt->lock);
+    for (int i = 0; i < TR_MAX_RETURNS; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
+}
+
+void tr__recv_cancel(const void *msg, size_t len)
+{
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    tr__rbuf_t r;
+    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    uint64_t id = tr__rbuf_u64(&r);
+    struct tr_task *t;
+    if (r.bad) { tr__warn("dropped a malformed cancel message from rank %u", h.src); return; }
+    if (!tr__pool_remove(&tr__rt->pool, id, &t)) return;   /* started or finished: nothing to do */
+    if (t->owner != (int)h.src) {   /* only the owner may cancel: put it back */
+        tr__pool_push(&tr__rt->pool, t);
+        return;
+    }
+    tr__task_finish(t, TR_ERR_TASK_CANCELLED);
+}
+
+void tr__recv_free(const void *msg, size_t len)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    tr__rbuf_t r;
+    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    uint64_t off = tr__rbuf_u64(&r);
+    pthread_mutex_lock(&rt->lock);
+    tr__blob_t *b = r.bad ? NULL : tr__hmap_del(&rt->held, off);
+    pthread_mutex_unlock(&rt->lock);
+    if (b == NULL) { tr__warn("dropped a free message from rank %u for an object not held here", h.src); return; }
+    tr__blob_unref(b);
+}
