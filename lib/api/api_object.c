@@ -36,21 +36,23 @@ tr_status_t tr_get_many(const tr_ref_h *refs, size_t n, int64_t timeout_ms, tr_b
     if ((refs == NULL || bufs_p == NULL) && n > 0) return TR_ERR_INVALID_ARG;
     if (n == 0) return TR_OK;
     tr__obj_t **objs = malloc(sizeof(*objs) * n);
-    size_t *idx = malloc(sizeof(*idx) * n), nready = 0;
+    size_t *idx = malloc(sizeof(*idx) * n), nready = 0, got = 0;
+    tr_buf_h *views = malloc(sizeof(*views) * n);   /* *bufs_p is written only on success */
     tr_status_t st = TR_ERR_NO_MEMORY;
-    if (objs == NULL || idx == NULL) goto out;
+    if (objs == NULL || idx == NULL || views == NULL) goto out;
     for (size_t i = 0; i < n; i++)
         if ((objs[i] = tr__ref_obj(refs[i])) == NULL) { st = TR_ERR_REF_RELEASED; goto out; }
     if ((st = tr__wait(objs, n, n, timeout_ms, idx, &nready)) != TR_OK) goto out;
     if (nready < n) { st = TR_ERR_TIMEOUT; goto out; }
-    for (size_t i = 0; i < n; i++) {
-        if ((st = tr__obj_get(objs[i], 0, &bufs_p[i])) == TR_OK) continue;
-        for (size_t j = 0; j < i; j++) tr_buf_release(bufs_p[j]);
-        goto out;
-    }
+    for (; got < n; got++)
+        if ((st = tr__obj_get(objs[got], 0, &views[got])) != TR_OK) goto out;
+    memcpy(bufs_p, views, sizeof(*views) * n);
 out:
+    if (st != TR_OK)
+        for (size_t j = 0; j < got; j++) tr_buf_release(views[j]);
     free(objs);
     free(idx);
+    free(views);
     return st;
 }
 
