@@ -179,7 +179,7 @@ static void *alloc_touched(size_t size, int byte)
  */
 static void quiet_barrier(ucp_worker_h worker)
 {
-    const struct timespec nap = { 0, 100 * 1000 };
+    const struct timespec nap = { 0, 1000 * 1000 }; /* 1 ms */
     MPI_Request req;
     int done = 0;
 

@@ -385,21 +385,28 @@ END_TEST
 
 START_TEST(test_wait_counts_failed_as_ready)
 {
-    tt_ok(tr_init(NULL));
+    /* Only one executor is held by the gate: the failing task gets the other. */
+    tr_init_params_t ip = { .field_mask = TR_INIT_FIELD_NUM_EXECUTORS, .num_executors = 2 };
+    tt_ok(tr_init(&ip));
     tt_gate_close();
-    tr_ref_h refs[3];
+    tr_ref_h gate, refs[3];
     tr_arg_t arg = TR_ARG_I64(1);
-    tt_ok(tr_task_submit(fu_gated, &arg, 1, NULL, &refs[0]));
+    tt_ok(tr_task_submit(fu_gated, &arg, 1, NULL, &gate));
+    tr_arg_t dep = TR_ARG_REF(gate);
+    tt_ok(tr_task_submit(fu_echo, &dep, 1, NULL, &refs[0]));
     tt_ok(tr_task_submit(fu_fail, NULL, 0, NULL, &refs[1]));
-    tt_ok(tr_task_submit(fu_gated, &arg, 1, NULL, &refs[2]));
+    tt_ok(tr_task_submit(fu_echo, &dep, 1, NULL, &refs[2]));
     size_t idx[3], nready = 0;
     tt_ok(tr_wait(refs, 3, 1, TR_TIMEOUT_INFINITE, idx, &nready));
     ck_assert_uint_eq(nready, 1);
     ck_assert_uint_eq(idx[0], 1);
     tt_gate_open();
+    tt_ok(tr_wait(refs, 3, 3, TR_TIMEOUT_INFINITE, idx, &nready));
+    ck_assert_uint_eq(nready, 3);
     for (int i = 0; i < 3; i++) {
         tt_ok(tr_ref_release(refs[i]));
     }
+    tt_ok(tr_ref_release(gate));
     tt_ok(tr_finalize());
 }
 END_TEST

@@ -129,6 +129,7 @@ typedef struct tr__pool {
     tr__req_t       avail;       /* custom resources free now */
     pthread_t      *threads;
     int             cap_threads;
+    uint64_t        spin_ns;     /* TASKRAY_SPIN_US: idle spin before sleeping */
 } tr__pool_t;
 
 tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have);

@@ -6,6 +6,7 @@
  */
 #include "core/core.h"
 
+#include <sched.h>
 #include <stdio.h>
 
 _Thread_local struct tr_task *tr__cur_task;
@@ -15,6 +16,7 @@ _Thread_local int tr__on_executor;
 
 typedef struct {
     int active, nwaking;
+    int nspin;   /* threads spinning for work: they will see a push */
 } pool_extra_t;
 static pool_extra_t px;  /* guarded by pool.mu; one pool per process */
 
@@ -52,7 +54,7 @@ static struct tr_task *pick_locked(tr__pool_t *p)
         if (!fits_locked(p, t)) continue;
         *pp = t->next;
         t->next = NULL;
-        p->queued--;
+        __atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
         return t;
     }
     return NULL;
@@ -91,7 +93,7 @@ static void spawn_locked(tr__pool_t *p)
 /* Make sure someone will run queued work while fewer than target run. */
 static void kick_locked(tr__pool_t *p)
 {
-    if (p->queued == 0 || p->stop || px.active + px.nwaking >= p->target) return;
+    if (p->queued == 0 || p->stop || px.nspin > 0 || px.active + px.nwaking >= p->target) return;
     if (!runnable_locked(p)) return;
     if (p->nidle > px.nwaking) {
         px.nwaking++;
@@ -122,7 +124,19 @@ static void *exec_main(void *arg)
     if (px.nwaking > 0) px.nwaking--;
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
+        if (t == NULL && p->spin_ns) {
+            /* spin briefly: the next task often comes within microseconds */
+            uint64_t until = tr__now_ns() + p->spin_ns;
+            px.nspin++;
+            pthread_mutex_unlock(&p->mu);
+            while (__atomic_load_n(&p->queued, __ATOMIC_RELAXED) == 0 && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED) && tr__now_ns() < until)
+                sched_yield();
+            pthread_mutex_lock(&p->mu);
+            px.nspin--;
+            t = pick_locked(p);
+        }
         if (t == NULL) {
+            if (p->stop) break;   /* the stop broadcast may have come while we spun */
             p->nidle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->nidle--;
@@ -150,6 +164,7 @@ tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->target = nexec;
+    p->spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
     p->cpus_avail = have->cpus;
     p->avail = *have;
     pthread_mutex_lock(&p->mu);
@@ -163,7 +178,7 @@ tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have)
 void tr__pool_stop(tr__pool_t *p)
 {
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     /* nthreads only grows while a task blocks; none run now */
@@ -182,7 +197,7 @@ void tr__pool_push(tr__pool_t *p, struct tr_task *t)
     pthread_mutex_lock(&p->mu);
     t->next = p->head;
     p->head = t;
-    p->queued++;
+    __atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED);
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
 }
@@ -195,7 +210,7 @@ int tr__pool_remove(tr__pool_t *p, uint64_t id, struct tr_task **t_p)
         if (t->id != id) continue;
         *pp = t->next;
         t->next = NULL;
-        p->queued--;
+        __atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
         *t_p = t;
         found = 1;
         break;

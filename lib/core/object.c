@@ -7,6 +7,7 @@
 #include "base/handle.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include "comm/wire.h"
 
@@ -60,21 +61,21 @@ static void wake_locked(tr__obj_t *o)
 
 void tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, uint64_t off, size_t size)
 {
-    o->state = TR__OBJ_READY;
     o->blob = blob;
     o->holder = holder;
     o->off = off;
     o->size = blob ? blob->size : size;
+    __atomic_store_n(&o->state, TR__OBJ_READY, __ATOMIC_RELEASE);   /* read unlocked by spinners */
     wake_locked(o);
 }
 
 void tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const char *msg)
 {
-    o->state = TR__OBJ_FAILED;
     o->err = err;
     o->err_rank = rank;
     free(o->err_msg);
     o->err_msg = strdup(msg ? msg : tr_status_string(err));
+    __atomic_store_n(&o->state, TR__OBJ_FAILED, __ATOMIC_RELEASE);
     wake_locked(o);
 }
 
@@ -144,6 +145,15 @@ static int wait_locked(tr__obj_t **objs, size_t n, size_t k, int64_t timeout_ms)
     for (size_t i = 0; i < n; i++) ready += is_done(objs[i]);
     if (ready >= k) return 0;
     if (timeout_ms == 0) return ETIMEDOUT;
+    if (n == 1 && k == 1 && tr__rt->pool.spin_ns) {
+        /* a short spin before sleeping: most tiny tasks finish within it */
+        uint64_t until = tr__now_ns() + tr__rt->pool.spin_ns;
+        pthread_mutex_unlock(&tr__rt->lock);
+        while (__atomic_load_n(&objs[0]->state, __ATOMIC_ACQUIRE) == TR__OBJ_PENDING && tr__now_ns() < until)
+            sched_yield();
+        pthread_mutex_lock(&tr__rt->lock);
+        if (is_done(objs[0])) return 0;
+    }
 
     tr__waiter_t w;
     tr__wnode_t one, *nodes = (n == 1) ? &one : calloc(n, sizeof(*nodes));
