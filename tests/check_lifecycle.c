@@ -172,6 +172,31 @@ START_TEST(test_reinit_embedded)
 }
 END_TEST
 
+/* Handles held at tr_finalize() die with the runtime: after it, and after a
+ * new tr_init(), they are rejected instead of reaching freed memory. */
+START_TEST(test_handles_die_at_finalize)
+{
+    static char big[1 << 20];
+    memset(big, 7, sizeof(big));
+    setenv("TASKRAY_INLINE_MAX", "1024", 1);   /* the value lives in the arena */
+    tt_ok(tr_init(NULL));
+    tr_ref_h ref;
+    tr_buf_h view;
+    tt_ok(tr_put(big, sizeof(big), &ref));
+    tt_ok(tr_get(ref, TR_TIMEOUT_INFINITE, &view));
+    ck_assert_int_eq(((const char *)tr_buf_data(view))[12345], 7);
+    tt_ok(tr_finalize());
+    tt_assert_status(tr_get(ref, 0, &view), TR_ERR_NOT_INITIALIZED);
+    tt_assert_status(tr_buf_release(view), TR_ERR_INVALID_ARG);
+    ck_assert_ptr_null(tr_buf_data(view));
+    tt_ok(tr_init(NULL));
+    tt_assert_status(tr_get(ref, 0, &view), TR_ERR_REF_RELEASED);
+    tt_assert_status(tr_ref_release(ref), TR_ERR_REF_RELEASED);
+    tt_ok(tr_finalize());
+    unsetenv("TASKRAY_INLINE_MAX");
+}
+END_TEST
+
 START_TEST(test_rank_size_embedded)
 {
     tt_ok(tr_init(NULL));
@@ -333,6 +358,7 @@ Suite *tr_suite_lifecycle(void)
     tcase_add_test(tc, test_use_after_finalize);
     tcase_add_test(tc, test_init_twice);
     tcase_add_test(tc, test_reinit_embedded);
+    tcase_add_test(tc, test_handles_die_at_finalize);
     tcase_add_test(tc, test_rank_size_embedded);
     tcase_add_test(tc, test_init_invalid_params);
     tcase_add_test(tc, test_mode_fields_ignored_without_mask);

@@ -90,3 +90,20 @@ void *tr__handle_free(uint64_t h, tr__handle_kind_t kind)
     pthread_mutex_unlock(&lock);
     return ptr;
 }
+
+void tr__handle_release_all(void (*cb)(tr__handle_kind_t kind, void *ptr))
+{
+    uint32_t n;
+    pthread_mutex_lock(&lock);
+    n = nslots;
+    pthread_mutex_unlock(&lock);
+    for (uint32_t idx = 0; idx < n; idx++) {
+        slot_t *s = slot_at(idx);
+        uint32_t g = atomic_load(&s->gen);
+        if ((g & 1) == 0) continue;
+        uint64_t h = ((uint64_t)g << 32) | (uint64_t)(idx + 1);
+        tr__handle_kind_t kind = (tr__handle_kind_t)s->kind;
+        void *ptr = tr__handle_free(h, kind);
+        if (ptr) cb(kind, ptr);
+    }
+}

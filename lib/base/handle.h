@@ -14,4 +14,7 @@ uint64_t tr__handle_alloc(tr__handle_kind_t kind, void *ptr);  /* 0 when out of 
 void    *tr__handle_get(uint64_t h, tr__handle_kind_t kind);   /* NULL when not live */
 void    *tr__handle_free(uint64_t h, tr__handle_kind_t kind);  /* the pointer, or NULL when not live */
 
+/* Release every live handle (at finalize): @cb sees each one's kind and pointer. */
+void     tr__handle_release_all(void (*cb)(tr__handle_kind_t kind, void *ptr));
+
 #endif

@@ -124,8 +124,10 @@ static void *exec_main(void *arg)
     if (px.nwaking > 0) px.nwaking--;
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
-        if (t == NULL && p->spin_ns) {
-            /* spin briefly: the next task often comes within microseconds */
+        if (t == NULL && p->spin_ns && px.nspin == 0) {
+            /* one thread spins briefly (the next task often comes within
+             * microseconds); the others sleep, so spinners do not crowd
+             * the cores that the loop and the driver need */
             uint64_t until = tr__now_ns() + p->spin_ns;
             px.nspin++;
             pthread_mutex_unlock(&p->mu);

@@ -9,6 +9,7 @@
  */
 #include "core/core.h"
 #include "comm/wire.h"
+#include "base/handle.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -113,11 +114,24 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     return TR_OK;
 }
 
+/* Handles the application still holds at finalize die with the runtime. */
+static void drop_handle(tr__handle_kind_t kind, void *ptr)
+{
+    if (kind == TR__HANDLE_BUF) {
+        tr__blob_unref(ptr);
+        return;
+    }
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__obj_unref_locked(ptr);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
 static void runtime_free(tr__rt_t *rt, int clean)
 {
     if (rt->pool.threads) tr__pool_stop(&rt->pool);
     if (rt->comm) tr__comm_destroy(rt->comm);
     rt->comm = NULL;
+    tr__handle_release_all(drop_handle);
     for (size_t i = 0; rt->held.vals && i <= rt->held.mask; i++)
         if (rt->held.vals[i]) tr__blob_unref(rt->held.vals[i]);
     tr__hmap_destroy(&rt->held);
