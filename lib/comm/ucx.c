@@ -10,6 +10,7 @@
 #include "comm/comm.h"
 #include "comm/wire.h"
 #include "base/base.h"
+#include "base/completion.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -352,30 +353,16 @@ void tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len
 size_t tr__comm_arena_size(const tr__comm_t *c, int rank) { return c->peers[rank].arena_size; }
 uint64_t tr__comm_dropped(const tr__comm_t *c) { return atomic_load(&((tr__comm_t *)c)->dropped); }
 
-typedef struct { pthread_mutex_t m; pthread_cond_t cv; int done; tr_status_t st; } waitbox_t;
-
-static void waitbox_done(void *arg, tr_status_t st)
-{
-    waitbox_t *w = arg;
-    pthread_mutex_lock(&w->m);
-    w->done = 1; w->st = st;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->m);
-}
-
 void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }
 
 tr_status_t tr__comm_flush(tr__comm_t *c)
 {
-    waitbox_t w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, TR_OK };
+    tr__completion_t w = TR__COMPLETION_INIT;
     op_t *o = calloc(1, sizeof(*o));
     if (o == NULL) return TR_ERR_NO_MEMORY;
-    o->type = OP_FLUSH; o->done = waitbox_done; o->arg = &w;
+    o->type = OP_FLUSH; o->done = tr__completion_done; o->arg = &w;
     post(c, o);
-    pthread_mutex_lock(&w.m);
-    while (!w.done) pthread_cond_wait(&w.cv, &w.m);
-    pthread_mutex_unlock(&w.m);
-    return w.st;
+    return tr__completion_wait(&w);
 }
 
 /*

@@ -82,6 +82,13 @@ TR__RBUF_SCALAR(u32, uint32_t)
 TR__RBUF_SCALAR(u64, uint64_t)
 TR__RBUF_SCALAR(f64, double)
 
+/* Open a validated message: copy its header, point @r at its payload. */
+static inline void tr__wire_open(const void *msg, size_t len, tr__wire_hdr_t *h, tr__rbuf_t *r)
+{
+    memcpy(h, msg, sizeof(*h));
+    tr__rbuf_init(r, (const char *)msg + sizeof(*h), len - sizeof(*h));
+}
+
 /* Validate a received message's header.  Returns 0, or -1 with a reason. */
 int tr__wire_check(const void *msg, size_t len, uint64_t job, int nranks, const char **why_p);
 

@@ -5,6 +5,7 @@
  */
 #include "core/core.h"
 #include "base/handle.h"
+#include "base/completion.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -229,17 +230,6 @@ static void unpin_obj(tr__blob_t *b)
     pthread_mutex_unlock(&tr__rt->lock);
 }
 
-typedef struct { pthread_mutex_t m; pthread_cond_t cv; int done; tr_status_t st; } fetch_box_t;
-
-static void fetch_done(void *arg, tr_status_t st)
-{
-    fetch_box_t *f = arg;
-    pthread_mutex_lock(&f->m);
-    f->done = 1; f->st = st;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->m);
-}
-
 static tr_status_t make_buf(tr__blob_t *b, tr_buf_h *buf_p)
 {
     uint64_t h = tr__handle_alloc(TR__HANDLE_BUF, b);
@@ -253,14 +243,12 @@ static tr_status_t fetch_remote(int holder, uint64_t off, size_t size, tr__blob_
 {
     tr__blob_t *b = tr__blob_for(size);
     if (b == NULL) return TR_ERR_NO_MEMORY;
-    fetch_box_t f = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, TR_OK };
+    tr__completion_t f = TR__COMPLETION_INIT;
     if (tr__on_executor) tr__pool_block_enter();
-    tr__comm_get(tr__rt->comm, holder, off, b->data, size, fetch_done, &f);
-    pthread_mutex_lock(&f.m);
-    while (!f.done) pthread_cond_wait(&f.cv, &f.m);
-    pthread_mutex_unlock(&f.m);
+    tr__comm_get(tr__rt->comm, holder, off, b->data, size, tr__completion_done, &f);
+    tr_status_t st = tr__completion_wait(&f);
     if (tr__on_executor) tr__pool_block_leave();
-    if (f.st != TR_OK) {
+    if (st != TR_OK) {
         tr__blob_unref(b);
         tr__set_error("reading a %zu-byte object from rank %d failed", size, holder);
         return TR_ERR_OBJECT_LOST;

@@ -629,9 +629,8 @@ void tr__recv_result(const void *msg, size_t len)
 {
     tr__rt_t *rt = tr__rt;
     tr__wire_hdr_t h;
-    memcpy(&h, msg, sizeof(h));
     tr__rbuf_t r;
-    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    tr__wire_open(msg, len, &h, &r);
     uint64_t id = tr__rbuf_u64(&r);
     uint32_t attempt = tr__rbuf_u32(&r);
     uint8_t outcome = tr__rbuf_u8(&r);
@@ -678,9 +677,8 @@ void tr__recv_result(const void *msg, size_t len)
 void tr__recv_cancel(const void *msg, size_t len)
 {
     tr__wire_hdr_t h;
-    memcpy(&h, msg, sizeof(h));
     tr__rbuf_t r;
-    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    tr__wire_open(msg, len, &h, &r);
     uint64_t id = tr__rbuf_u64(&r);
     struct tr_task *t;
     if (r.bad) { tr__warn("dropped a malformed cancel message from rank %u", h.src); return; }
@@ -696,9 +694,8 @@ void tr__recv_free(const void *msg, size_t len)
 {
     tr__rt_t *rt = tr__rt;
     tr__wire_hdr_t h;
-    memcpy(&h, msg, sizeof(h));
     tr__rbuf_t r;
-    tr__rbuf_init(&r, (const char *)msg + sizeof(h), len - sizeof(h));
+    tr__wire_open(msg, len, &h, &r);
     uint64_t off = tr__rbuf_u64(&r);
     pthread_mutex_lock(&rt->lock);
     tr__blob_t *b = r.bad ? NULL : tr__hmap_del(&rt->held, off);
