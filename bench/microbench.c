@@ -109,7 +109,8 @@ static struct {
     int         json;
     const char *filter;
     double      seconds;
-} opts = { 0, "", 1.0 };
+    int         remote;
+} opts = { 0, "", 1.0, 0 };
 
 static int my_rank, num_ranks;
 
@@ -157,6 +158,7 @@ static double now_s(void)
 
 static int selected(int r)
 {
+    if (opts.remote && r == R_MULTI_TASKS_ASYNC) return 0;
     return strstr(results[r].name, opts.filter) != NULL;
 }
 
@@ -442,12 +444,21 @@ typedef struct {
     char    *big;          /* put_gigabytes */
 } bench_ctx_t;
 
+/* --remote: tasks need a resource that only ranks other than the submitter
+ * have, so every task crosses between ranks (the default policy keeps work
+ * on the owner's rank while it is less than half busy). */
+static tr_task_params_t remote_params = {
+    .field_mask = TR_TASK_FIELD_RESOURCES,
+    .resources  = "microbench_remote=1",
+};
+static const tr_task_params_t *task_params = NULL;
+
 static void submit_batch(bench_ctx_t *c)
 {
     int i;
 
     for (i = 0; i < BATCH; i++) {
-        TR_CHECK(tr_task_submit(echo, &TR_ARG_I64(c->next + i), 1, NULL, &c->refs[i]));
+        TR_CHECK(tr_task_submit(echo, &TR_ARG_I64(c->next + i), 1, task_params, &c->refs[i]));
     }
 }
 
@@ -464,7 +475,7 @@ static double iter_tasks_sync(void *arg)
     tr_ref_h ref;
     int64_t value;
 
-    TR_CHECK(tr_task_submit(echo, &TR_ARG_I64(c->next), 1, NULL, &ref));
+    TR_CHECK(tr_task_submit(echo, &TR_ARG_I64(c->next), 1, task_params, &ref));
     TR_CHECK(tr_get_i64(ref, TR_TIMEOUT_INFINITE, &value));
     TR_CHECK(tr_ref_release(ref));
     expect_echo(c, 0, value);
@@ -700,10 +711,12 @@ static void print_table(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mpirun -n 2 microbench [--json] [--filter SUBSTR] [--seconds S]\n"
+            "usage: mpirun -n 2 microbench [--json] [--filter SUBSTR] [--seconds S] [--remote]\n"
             "  --json           print one JSON object (rank 0) instead of a table\n"
             "  --filter SUBSTR  run only the workloads whose name contains SUBSTR\n"
-            "  --seconds S      measure each workload for about S seconds (default 1)\n");
+            "  --seconds S      measure each workload for about S seconds (default 1)\n"
+            "  --remote         single-client tasks never run on rank 0 (cross-rank figures;\n"
+            "                   multi_client_tasks_async is then skipped)\n");
 }
 
 /* Returns -1 to go on, or the exit status. */
@@ -713,6 +726,7 @@ static int parse_args(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "filter", required_argument, NULL, 'f' },
         { "seconds", required_argument, NULL, 's' },
+        { "remote", no_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -727,6 +741,9 @@ static int parse_args(int argc, char **argv)
             break;
         case 'f':
             opts.filter = optarg;
+            break;
+        case 'r':
+            opts.remote = 1;
             break;
         case 's':
             errno = 0;
@@ -797,6 +814,11 @@ int main(int argc, char **argv)
         results[R_LIMIT_AM].ran = 1;
     }
 
+    if (opts.remote) {
+        if (num_ranks < 2) die("--remote needs at least 2 ranks");
+        if (my_rank != 0) setenv("TASKRAY_RESOURCES", "microbench_remote=1", 1);
+        task_params = &remote_params;
+    }
     TR_CHECK(tr_init(&init));
     ctx.next = (int64_t)my_rank << 40; /* distinct echo arguments per rank */
     quiet_barrier(NULL);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -108,3 +109,5 @@ int64_t tr__env_i64(const char *name, int64_t def, int64_t min, int64_t max)
     }
     return (int64_t)v * mult;
 }
+
+void tr__spin_yield(void) { sched_yield(); }

@@ -15,8 +15,9 @@ _Thread_local int tr__on_executor;
 #define MAX_THREADS 8192
 
 typedef struct {
-    int active, nwaking;
-    int nspin;   /* threads spinning for work: they will see a push */
+    int active;     /* threads running a task that is not blocked */
+    int nstarting;  /* threads created that have not reached their loop yet */
+    int nspin;      /* threads spinning for work: they will see a push */
 } pool_extra_t;
 static pool_extra_t px;  /* guarded by pool.mu; one pool per process */
 
@@ -87,20 +88,21 @@ static void spawn_locked(tr__pool_t *p)
         return;
     }
     p->nthreads++;
-    px.nwaking++;
+    px.nstarting++;
 }
 
-/* Make sure someone will run queued work while fewer than target run. */
+/*
+ * Make sure someone will run queued work while fewer than target threads run
+ * tasks: a spinning thread will see it, else wake an idle one, else start
+ * one.  Every thread that picks a task kicks again, so a burst of work
+ * recruits threads one after another and no wake-up has to be counted.
+ */
 static void kick_locked(tr__pool_t *p)
 {
-    if (p->queued == 0 || p->stop || px.nspin > 0 || px.active + px.nwaking >= p->target) return;
+    if (p->queued == 0 || p->stop || px.nspin > 0 || px.active >= p->target) return;
     if (!runnable_locked(p)) return;
-    if (p->nidle > px.nwaking) {
-        px.nwaking++;
-        pthread_cond_signal(&p->cv);
-    } else {
-        spawn_locked(p);
-    }
+    if (p->nidle > 0) pthread_cond_signal(&p->cv);
+    else if (px.nstarting == 0) spawn_locked(p);
 }
 
 static void run_task(struct tr_task *t)
@@ -121,7 +123,7 @@ static void *exec_main(void *arg)
     tr__pool_t *p = arg;
     tr__on_executor = 1;
     pthread_mutex_lock(&p->mu);
-    if (px.nwaking > 0) px.nwaking--;
+    px.nstarting--;
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
         if (t == NULL && p->spin_ns && px.nspin == 0) {
@@ -131,8 +133,9 @@ static void *exec_main(void *arg)
             uint64_t until = tr__now_ns() + p->spin_ns;
             px.nspin++;
             pthread_mutex_unlock(&p->mu);
+            unsigned it = 0;
             while (__atomic_load_n(&p->queued, __ATOMIC_RELAXED) == 0 && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED) && tr__now_ns() < until)
-                sched_yield();
+                tr__spin_step(&it);
             pthread_mutex_lock(&p->mu);
             px.nspin--;
             t = pick_locked(p);
@@ -142,7 +145,6 @@ static void *exec_main(void *arg)
             p->nidle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->nidle--;
-            if (px.nwaking > 0) px.nwaking--;
             continue;
         }
         take_locked(p, &t->req, 1);

@@ -146,12 +146,14 @@ static int wait_locked(tr__obj_t **objs, size_t n, size_t k, int64_t timeout_ms)
     for (size_t i = 0; i < n; i++) ready += is_done(objs[i]);
     if (ready >= k) return 0;
     if (timeout_ms == 0) return ETIMEDOUT;
-    if (n == 1 && k == 1 && tr__rt->pool.spin_ns) {
-        /* a short spin before sleeping: most tiny tasks finish within it */
+    if (n == 1 && k == 1 && tr__rt->pool.spin_ns && !tr__on_executor) {
+        /* a short spin before sleeping: most tiny tasks finish within it.
+         * Not in a task: its executor slot must go to the work it waits for. */
         uint64_t until = tr__now_ns() + tr__rt->pool.spin_ns;
         pthread_mutex_unlock(&tr__rt->lock);
+        unsigned it = 0;
         while (__atomic_load_n(&objs[0]->state, __ATOMIC_ACQUIRE) == TR__OBJ_PENDING && tr__now_ns() < until)
-            sched_yield();
+            tr__spin_step(&it);
         pthread_mutex_lock(&tr__rt->lock);
         if (is_done(objs[0])) return 0;
     }

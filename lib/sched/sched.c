@@ -91,6 +91,10 @@ int tr__sched_pick(tr__sched_t *s, const tr__req_t *need, const char *task_name)
 {
     int best = -1, best_load = 0;
     const char *why = "cpus";
+    /* hybrid, like Ray's default: keep work on the owner's own rank while it
+     * is less than half busy (no message at all), then spread by load */
+    const tr__req_t *me = &s->totals[s->self];
+    if (s->load[s->self] * 2 < (me->cpus > 1 ? me->cpus : 1) && tr__req_fits(me, need, &why)) return s->self;
     for (int i = 1; i <= s->size; i++) {
         int r = (s->cursor + i) % s->size;
         const char *w;
