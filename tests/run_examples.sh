@@ -1,6 +1,6 @@
 #!/bin/sh
 # The example programs must run and exit 0: quickstart on 4 ranks, pi on 2,
-# fib 20 on 1 and 2 ranks, and fib 18 without any launcher (embedded mode).
+# fib 20 on 1 and 2 ranks, and fib 18 and 25 without any launcher (embedded mode).
 # fib must print its result.
 set -eu
 here=${srcdir:-$(dirname "$0")}
@@ -28,4 +28,12 @@ echo "== fib 18, no launcher"
 out=$(timeout -k 10 "$TR_TEST_TIMEOUT" "$ex/fib" 18) || { echo "$out"; tr_fail "fib 18 embedded"; }
 echo "$out"
 echo "$out" | grep -qw 2584 || tr_fail "fib 18 did not print 2584"
+# 242,785 nested tasks on 2 executors: a regression test for a pool that
+# once stalled (wake-ups counted that never came) or started thousands of
+# threads on this tree.
+echo "== fib 25, no launcher, 2 executors"
+out=$(TASKRAY_NUM_EXECUTORS=2 timeout -k 10 "$TR_TEST_TIMEOUT" "$ex/fib" 25 2>&1) || { echo "$out"; tr_fail "fib 25 embedded"; }
+echo "$out"
+echo "$out" | grep -qw 75025 || tr_fail "fib 25 did not print 75025"
+echo "$out" | grep -q "executor threads are blocked" && tr_fail "fib 25 needed thousands of executor threads"
 echo "run_examples: passed"
