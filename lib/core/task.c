@@ -498,6 +498,18 @@ static void apply_local_result(struct tr_task *t, int outcome, const char *msg)
     for (int i = 0; i < t->nret; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
 }
 
+/* RESULT: task id, attempt, outcome, message, then @nvals values. */
+static void put_result_head(tr__wbuf_t *w, uint64_t id, uint32_t attempt, int outcome, const char *msg, int nvals)
+{
+    size_t mlen = msg ? strlen(msg) : 0;
+    tr__wbuf_u64(w, id);
+    tr__wbuf_u32(w, attempt);
+    tr__wbuf_u8(w, (uint8_t)outcome);
+    tr__wbuf_u32(w, (uint32_t)mlen);
+    tr__wbuf_put(w, msg, mlen);
+    tr__wbuf_u16(w, (uint16_t)nvals);
+}
+
 static void send_result(struct tr_task *t, int outcome, const char *msg)
 {
     tr__rt_t *rt = tr__rt;
@@ -506,12 +518,7 @@ static void send_result(struct tr_task *t, int outcome, const char *msg)
     size_t hint = 64 + mlen;
     for (int i = 0; i < t->nret; i++) if (t->rets[i] && t->rets[i]->kind != TR__BLOB_ARENA) hint += t->rets[i]->size;
     tr__wbuf_init(&w, hint);
-    tr__wbuf_u64(&w, t->id);
-    tr__wbuf_u32(&w, (uint32_t)t->attempt);
-    tr__wbuf_u8(&w, (uint8_t)outcome);
-    tr__wbuf_u32(&w, (uint32_t)mlen);
-    tr__wbuf_put(&w, msg, mlen);
-    tr__wbuf_u16(&w, (uint16_t)(outcome == OUT_OK ? t->nret : 0));
+    put_result_head(&w, t->id, (uint32_t)t->attempt, outcome, msg, outcome == OUT_OK ? t->nret : 0);
     for (int i = 0; outcome == OUT_OK && i < t->nret; i++) {
         tr__blob_t *b = t->rets[i];
         if (b->kind == TR__BLOB_ARENA) {
@@ -559,6 +566,16 @@ void tr__task_finish(struct tr_task *t, tr_status_t st)
 
 /* --------------------------------------------------- message handlers */
 
+static void reply_failed(const tr__wire_hdr_t *h, uint64_t id, uint32_t attempt, const char *why)
+{
+    tr__wbuf_t w;
+    size_t len;
+    tr__wbuf_init(&w, 32 + strlen(why));
+    put_result_head(&w, id, attempt, OUT_FAIL, why, 0);
+    void *m = tr__wbuf_finish(&w, TR__MSG_RESULT, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
+    if (m) tr__comm_send(tr__rt->comm, (int)h->src, m, len);
+}
+
 static int loc_ok(int holder, uint64_t off, uint64_t size)
 {
     tr__rt_t *rt = tr__rt;
@@ -584,7 +601,11 @@ void tr__recv_task(const void *msg, size_t len)
     req.nres = tr__rbuf_u8(&r);
     const tr__fn_t *fn = tr__fn_by_id(fn_id);
     if (r.bad || nret < 1 || nret > TR_MAX_RETURNS || req.nres > TR__MAX_RES || !(req.cpus >= 0) || fn == NULL) {
-        tr__warn("dropped a malformed task message from rank %u", h.src);
+        /* answer, so that the owner's task fails instead of waiting forever
+         * (an owner drops results for tasks it does not know) */
+        tr__warn("refused a malformed task message from rank %u", h.src);
+        reply_failed(&h, id, attempt, fn == NULL && !r.bad ? "the executing rank does not know its remote function"
+                                                           : "the task message was malformed");
         free(copy);
         return;
     }
