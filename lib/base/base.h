@@ -62,22 +62,13 @@ static inline uint64_t tr__now_ns(void)
 /* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait, or false for infinite. */
 bool tr__deadline(int64_t timeout_ms, struct timespec *ts);
 
-/*
- * One step of a spin-wait.  When the node has a core for every thread that
- * spins (the loop, one executor, a waiting driver per rank), pause on the
- * CPU: a handoff between two running threads then takes well under a
- * microsecond.  When cores are shared, yield instead, so that a spinner
- * never holds the core the thread it waits for needs (a pausing thread
- * keeps its core for a whole time slice).  tr__spin_pause is set at init.
- */
-extern int tr__spin_pause;
+/* One step of a spin-wait: yield the core, so that spinners never hold a
+ * core the thread they wait for needs (ranks are often oversubscribed).
+ * Mixing in CPU pauses was measured on 2 cores: no faster. */
 void tr__spin_yield(void);
 static inline void tr__spin_step(unsigned *iter)
 {
     ++*iter;
-#if defined(__x86_64__) || defined(__i386__)
-    if (tr__spin_pause && (*iter & 63) != 0) { __builtin_ia32_pause(); return; }
-#endif
     tr__spin_yield();
 }
 

@@ -110,5 +110,4 @@ int64_t tr__env_i64(const char *name, int64_t def, int64_t min, int64_t max)
     return (int64_t)v * mult;
 }
 
-int tr__spin_pause;
 void tr__spin_yield(void) { sched_yield(); }

@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 tr__rt_t *tr__rt;
 _Atomic int tr__state;
@@ -101,10 +100,6 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
         rt->mine.nres = 0;
     }
     rt->inline_max = (size_t)tr__env_i64("TASKRAY_INLINE_MAX", 65536, 0, 1ll << 30);
-    /* pause-spin only where every spinning thread of the node has a core:
-     * per rank, the loop, one idle executor and a waiting driver */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    tr__spin_pause = cores > 0 && (long)rt->boot.local_size * 3 <= cores && rt->topo.npus_bound >= 3;
     if ((st = tr__arena_create(&rt->arena, rt->boot.job_id, rt->rank, arena_bytes(&rt->boot))) != TR_OK) return st;
     if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
