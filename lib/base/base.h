@@ -64,7 +64,8 @@ bool tr__deadline(int64_t timeout_ms, struct timespec *ts);
 
 /* One step of a spin-wait: yield the core, so that spinners never hold a
  * core the thread they wait for needs (ranks are often oversubscribed).
- * Mixing in CPU pauses was measured on 2 cores: no faster. */
+ * Pausing on the CPU instead was measured: no faster on 2 cores, nor on 16
+ * cores with ranks unbound (bench/README.md). */
 void tr__spin_yield(void);
 static inline void tr__spin_step(unsigned *iter)
 {
