@@ -126,10 +126,12 @@ static void *exec_main(void *arg)
     px.nstarting--;
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
-        if (t == NULL && p->spin_ns && px.nspin == 0) {
-            /* one thread spins briefly (the next task often comes within
-             * microseconds); the others sleep, so spinners do not crowd
-             * the cores that the loop and the driver need */
+        if (t == NULL && p->spin_ns && px.nspin < (p->target + 3) / 4) {
+            /* a quarter of the executors (at least one) spin briefly: the
+             * next task often comes within microseconds, and waking a
+             * sleeping thread costs more than a tiny task; the others
+             * sleep, so spinners do not crowd the cores that the loop and
+             * the driver need */
             uint64_t until = tr__now_ns() + p->spin_ns;
             px.nspin++;
             pthread_mutex_unlock(&p->mu);
