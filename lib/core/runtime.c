@@ -7,7 +7,6 @@
  * anywhere, so executors and the loop stop, a second barrier makes sure no
  * rank closes its endpoints while a peer still flushes, and MPI finalizes.
  */
-#define _GNU_SOURCE 1   /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "core/core.h"
 #include "comm/wire.h"
 #include "base/handle.h"
@@ -161,15 +160,7 @@ tr_status_t tr_init(const tr_init_params_t *params)
     tr__clear_error();
     tr__rt_t *rt = calloc(1, sizeof(*rt));
     if (rt == NULL) { atomic_store(&tr__state, 0); return TR_ERR_NO_MEMORY; }
-    /* critical sections are short and taken by every thread of the rank:
-     * spin a little before sleeping (glibc's adaptive mutex) */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-    pthread_mutex_init(&rt->lock, &ma);
-    pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&rt->lock, NULL);
     pthread_mutex_init(&rt->map_lock, NULL);
     pthread_cond_init(&rt->state_cv, NULL);
     rt->mode = (params && (params->field_mask & TR_INIT_FIELD_MODE)) ? params->mode : TR_MODE_DRIVER;
