@@ -62,16 +62,11 @@ static inline uint64_t tr__now_ns(void)
 /* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait, or false for infinite. */
 bool tr__deadline(int64_t timeout_ms, struct timespec *ts);
 
-/* One step of a spin-wait: yield the core, so that spinners never hold a
- * core the thread they wait for needs (ranks are often oversubscribed).
+/* Spin-waits yield the core on every step, so that a spinner never holds a
+ * core the thread it waits for needs (ranks are often oversubscribed).
  * Pausing on the CPU instead was measured: no faster on 2 cores, nor on 16
  * cores with ranks unbound (bench/README.md). */
 void tr__spin_yield(void);
-static inline void tr__spin_step(unsigned *iter)
-{
-    ++*iter;
-    tr__spin_yield();
-}
 
 /* ------------------------------------------------------------ hashing */
 static inline uint64_t tr__mix64(uint64_t x)

@@ -299,12 +299,11 @@ static void *loop_main(void *arg)
 {
     tr__comm_t *c = arg;
     uint64_t idle_since = 0, stop_since = 0;
-    unsigned spins = 0;
     for (;;) {
         int work = drain(c);
         work += (int)ucp_worker_progress(c->worker);
         if (c->rndv_head) { rndv_start(c); work++; }
-        if (work) { idle_since = 0; spins = 0; continue; }
+        if (work) { idle_since = 0; continue; }
         if (atomic_load(&c->stop)) {
             uint64_t now = tr__now_ns();
             if (stop_since == 0) stop_since = now;
@@ -315,7 +314,7 @@ static void *loop_main(void *arg)
         }
         uint64_t now = tr__now_ns();
         if (idle_since == 0) idle_since = now;
-        if (now - idle_since < c->spin_ns) { tr__spin_step(&spins); continue; }
+        if (now - idle_since < c->spin_ns) { tr__spin_yield(); continue; }
 
         atomic_store(&c->sleeping, 1);
         if (!queue_empty(c) || atomic_load(&c->stop)) { atomic_store(&c->sleeping, 0); continue; }
@@ -327,7 +326,6 @@ static void *loop_main(void *arg)
         }
         atomic_store(&c->sleeping, 0);
         idle_since = 0;
-        spins = 0;
     }
     return NULL;
 }

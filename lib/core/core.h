@@ -124,6 +124,9 @@ typedef struct tr__pool {
     struct tr_task *head;        /* LIFO: nested work runs depth-first */
     int             queued;
     int             nthreads, nidle, target;
+    int             active;      /* threads running a task that is not blocked */
+    int             nstarting;   /* threads created, not yet in their loop */
+    int             nspin;       /* threads spinning for work: they see a push */
     int             stop;
     double          cpus_avail;
     tr__req_t       avail;       /* custom resources free now */
@@ -169,7 +172,6 @@ typedef struct tr__rt {
     uint64_t        root_id;
     _Atomic uint64_t root_seq;
     _Atomic uint64_t put_seq;
-    uint64_t        tasks_run, tasks_submitted;
 } tr__rt_t;
 
 extern tr__rt_t *tr__rt;

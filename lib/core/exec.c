@@ -14,13 +14,6 @@ _Thread_local int tr__on_executor;
 
 #define MAX_THREADS 8192
 
-typedef struct {
-    int active;     /* threads running a task that is not blocked */
-    int nstarting;  /* threads created that have not reached their loop yet */
-    int nspin;      /* threads spinning for work: they will see a push */
-} pool_extra_t;
-static pool_extra_t px;  /* guarded by pool.mu; one pool per process */
-
 void tr__task_failmsg(struct tr_task *t, const char *fmt, ...)
 {
     char buf[512];
@@ -88,7 +81,7 @@ static void spawn_locked(tr__pool_t *p)
         return;
     }
     p->nthreads++;
-    px.nstarting++;
+    p->nstarting++;
 }
 
 /*
@@ -99,10 +92,10 @@ static void spawn_locked(tr__pool_t *p)
  */
 static void kick_locked(tr__pool_t *p)
 {
-    if (p->queued == 0 || p->stop || px.nspin > 0 || px.active >= p->target) return;
+    if (p->queued == 0 || p->stop || p->nspin > 0 || p->active >= p->target) return;
     if (!runnable_locked(p)) return;
     if (p->nidle > 0) pthread_cond_signal(&p->cv);
-    else if (px.nstarting == 0) spawn_locked(p);
+    else if (p->nstarting == 0) spawn_locked(p);
 }
 
 static void run_task(struct tr_task *t)
@@ -123,23 +116,22 @@ static void *exec_main(void *arg)
     tr__pool_t *p = arg;
     tr__on_executor = 1;
     pthread_mutex_lock(&p->mu);
-    px.nstarting--;
+    p->nstarting--;
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
-        if (t == NULL && p->spin_ns && px.nspin < (p->target + 3) / 4) {
+        if (t == NULL && p->spin_ns && p->nspin < (p->target + 3) / 4) {
             /* a quarter of the executors (at least one) spin briefly: the
              * next task often comes within microseconds, and waking a
              * sleeping thread costs more than a tiny task; the others
              * sleep, so spinners do not crowd the cores that the loop and
              * the driver need */
             uint64_t until = tr__now_ns() + p->spin_ns;
-            px.nspin++;
+            p->nspin++;
             pthread_mutex_unlock(&p->mu);
-            unsigned it = 0;
             while (__atomic_load_n(&p->queued, __ATOMIC_RELAXED) == 0 && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED) && tr__now_ns() < until)
-                tr__spin_step(&it);
+                tr__spin_yield();
             pthread_mutex_lock(&p->mu);
-            px.nspin--;
+            p->nspin--;
             t = pick_locked(p);
         }
         if (t == NULL) {
@@ -150,13 +142,13 @@ static void *exec_main(void *arg)
             continue;
         }
         take_locked(p, &t->req, 1);
-        px.active++;
+        p->active++;
         kick_locked(p);
         pthread_mutex_unlock(&p->mu);
         tr__req_t req = t->req;
         run_task(t);
         pthread_mutex_lock(&p->mu);
-        px.active--;
+        p->active--;
         take_locked(p, &req, -1);
     }
     pthread_mutex_unlock(&p->mu);
@@ -166,7 +158,6 @@ static void *exec_main(void *arg)
 tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have)
 {
     memset(p, 0, sizeof(*p));
-    memset(&px, 0, sizeof(px));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->target = nexec;
@@ -230,7 +221,7 @@ void tr__pool_block_enter(void)
     tr__pool_t *p = &tr__rt->pool;
     struct tr_task *t = tr__cur_task;
     pthread_mutex_lock(&p->mu);
-    px.active--;
+    p->active--;
     if (t) take_locked(p, &t->req, -1);
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
@@ -241,7 +232,7 @@ void tr__pool_block_leave(void)
     tr__pool_t *p = &tr__rt->pool;
     struct tr_task *t = tr__cur_task;
     pthread_mutex_lock(&p->mu);
-    px.active++;
+    p->active++;
     if (t) take_locked(p, &t->req, 1);
     pthread_mutex_unlock(&p->mu);
 }

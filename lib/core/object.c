@@ -151,9 +151,8 @@ static int wait_locked(tr__obj_t **objs, size_t n, size_t k, int64_t timeout_ms)
          * Not in a task: its executor slot must go to the work it waits for. */
         uint64_t until = tr__now_ns() + tr__rt->pool.spin_ns;
         pthread_mutex_unlock(&tr__rt->lock);
-        unsigned it = 0;
         while (__atomic_load_n(&objs[0]->state, __ATOMIC_ACQUIRE) == TR__OBJ_PENDING && tr__now_ns() < until)
-            tr__spin_step(&it);
+            tr__spin_yield();
         pthread_mutex_lock(&tr__rt->lock);
         if (is_done(objs[0])) return 0;
     }

@@ -413,7 +413,6 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
     }
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
-    rt->tasks_submitted++;
     if (s->unresolved == 0) dispatch_locked(s);
     pthread_mutex_unlock(&rt->lock);
     memcpy(refs_p, refs, sizeof(tr_ref_h) * (size_t)nret);
