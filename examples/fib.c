@@ -79,11 +79,13 @@ static tr_status_t fib(tr_task_h task)
     args[1] = TR_ARG_I64(cutoff);
     st = tr_task_submit(fib, args, 2, NULL, &ra);
     if (st != TR_OK) {
+        tr_task_fail(task, "fib(%lld): submit: %s: %s", (long long)n, tr_status_string(st), tr_last_error());
         return st;
     }
     args[0] = TR_ARG_I64(n - 2);
     st = tr_task_submit(fib, args, 2, NULL, &rb);
     if (st != TR_OK) {
+        tr_task_fail(task, "fib(%lld): submit: %s: %s", (long long)n, tr_status_string(st), tr_last_error());
         tr_ref_release(ra);
         return st;
     }
@@ -94,6 +96,8 @@ static tr_status_t fib(tr_task_h task)
     tr_ref_release(ra);
     tr_ref_release(rb);
     if (st != TR_OK) {
+        /* pass the child's reason up, so the driver sees the root cause */
+        tr_task_fail(task, "fib(%lld): %s", (long long)n, tr_last_error());
         return st;
     }
     return tr_task_return_i64(task, 0, a + b);

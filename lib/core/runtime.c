@@ -106,7 +106,10 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->held, 64) != 0) return TR_ERR_NO_MEMORY;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
     if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine)) != TR_OK) return st;
-    /* messages may arrive as soon as the transport exists: everything is ready */
+    /* Tasks may arrive as soon as the transport exists, from ranks that
+     * finished start-up first, and may submit nested tasks: the runtime is
+     * up from here on (tr_init() resets the state if the transport fails). */
+    atomic_store(&tr__state, 1);
     if (rt->size > 1) {
         tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
         if ((st = tr__comm_create(&rt->boot, rt->arena.base, rt->arena.size, &cb, &rt->comm)) != TR_OK) return st;
