@@ -146,6 +146,7 @@ TR_EXPORT int tr_node_of(int rank);
 /* ---------------------------------------------------- remote functions */
 
 typedef struct tr_task *tr_task_h; /* the running task, inside a task function */
+#define TR_TASK_NULL ((tr_task_h)0)
 
 /**
  * A remote function.  It reads its arguments with tr_task_arg*(), sets its
@@ -278,6 +279,7 @@ TR_EXPORT int tr_task_attempt(tr_task_h task);
 #define TR_TIMEOUT_INFINITE ((int64_t)-1)
 
 typedef struct tr_buf *tr_buf_h; /* a read-only view of an object's value */
+#define TR_BUF_NULL ((tr_buf_h)0)
 
 /**
  * Put a copy of @data into the object store; the caller owns the new object.
