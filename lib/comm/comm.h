@@ -21,7 +21,8 @@ typedef struct tr__comm_cb {
 
 typedef void (*tr__comm_done_fn)(void *arg, tr_status_t status);
 
-tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size,
+/* @spin_ns: how long the idle loop spins before it sleeps (TASKRAY_SPIN_US). */
+tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p);
 /* Queue a message (malloc'd; the transport frees it) to rank @dst != self. */
 void        tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len);

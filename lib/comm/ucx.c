@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -309,7 +308,7 @@ static void *loop_main(void *arg)
             if (stop_since == 0) stop_since = now;
             /* leave once sends are done; do not wait forever on a dead peer */
             if (c->inflight == 0 || now - stop_since > 2000000000ull) break;
-            sched_yield();
+            tr__spin_yield();
             continue;
         }
         uint64_t now = tr__now_ns();
@@ -412,7 +411,7 @@ static tr_status_t exchange(tr__comm_t *c, void *arena_base, size_t arena_size)
     return TR_OK;
 }
 
-tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size,
+tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p)
 {
     tr_status_t st = TR_ERR_NO_MEMORY;
@@ -423,7 +422,7 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
     c->boot = boot; c->rank = boot->rank; c->size = boot->size; c->cb = *cb;
     c->epfd = -1;
     pthread_mutex_init(&c->qlock, NULL);
-    c->spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
+    c->spin_ns = spin_ns;
     if ((c->peers = calloc((size_t)c->size, sizeof(peer_t))) == NULL) goto err;
 
     /* keep shared memory under peer-failure error handling (else UCX falls back to TCP) */

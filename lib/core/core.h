@@ -135,7 +135,7 @@ typedef struct tr__pool {
     uint64_t        spin_ns;     /* TASKRAY_SPIN_US: idle spin before sleeping */
 } tr__pool_t;
 
-tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have);
+tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have, uint64_t spin_ns);
 void        tr__pool_stop(tr__pool_t *p);
 void        tr__pool_push(tr__pool_t *p, struct tr_task *t);
 /* Remove a queued task; 1 when it was found (not started). */

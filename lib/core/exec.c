@@ -6,7 +6,6 @@
  */
 #include "core/core.h"
 
-#include <sched.h>
 #include <stdio.h>
 
 _Thread_local struct tr_task *tr__cur_task;
@@ -155,13 +154,13 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
-tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have)
+tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have, uint64_t spin_ns)
 {
     memset(p, 0, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->target = nexec;
-    p->spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
+    p->spin_ns = spin_ns;
     p->cpus_avail = have->cpus;
     p->avail = *have;
     pthread_mutex_lock(&p->mu);

@@ -8,7 +8,6 @@
 #include "base/completion.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include "comm/wire.h"
 

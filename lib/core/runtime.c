@@ -105,14 +105,15 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->held, 64) != 0) return TR_ERR_NO_MEMORY;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
-    if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine)) != TR_OK) return st;
+    uint64_t spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
+    if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine, spin_ns)) != TR_OK) return st;
     /* Tasks may arrive as soon as the transport exists, from ranks that
      * finished start-up first, and may submit nested tasks: the runtime is
      * up from here on (tr_init() resets the state if the transport fails). */
     atomic_store(&tr__state, 1);
     if (rt->size > 1) {
         tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
-        if ((st = tr__comm_create(&rt->boot, rt->arena.base, rt->arena.size, &cb, &rt->comm)) != TR_OK) return st;
+        if ((st = tr__comm_create(&rt->boot, rt->arena.base, rt->arena.size, spin_ns, &cb, &rt->comm)) != TR_OK) return st;
     }
     return TR_OK;
 }

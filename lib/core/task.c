@@ -565,14 +565,14 @@ void tr__task_finish(struct tr_task *t, tr_status_t st)
 
 /* --------------------------------------------------- message handlers */
 
-static void reply_failed(const tr__wire_hdr_t *h, uint64_t id, uint32_t attempt, const char *why)
+static void reply_failed(int owner, uint64_t id, uint32_t attempt, const char *why)
 {
     tr__wbuf_t w;
     size_t len;
     tr__wbuf_init(&w, 32 + strlen(why));
     put_result_head(&w, id, attempt, OUT_FAIL, why, 0);
     void *m = tr__wbuf_finish(&w, TR__MSG_RESULT, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
-    if (m) tr__comm_send(tr__rt->comm, (int)h->src, m, len);
+    if (m) tr__comm_send(tr__rt->comm, owner, m, len);
 }
 
 static int loc_ok(int holder, uint64_t off, uint64_t size)
@@ -591,7 +591,7 @@ void tr__recv_task(const void *msg, size_t len)
     if (copy == NULL) { tr__error("out of memory receiving a task from rank %u; dropped", h.src); return; }
     memcpy(copy, msg, len);
     tr__rbuf_t r;
-    tr__rbuf_init(&r, (char *)copy + sizeof(h), len - sizeof(h));
+    tr__wire_open(copy, len, &h, &r);
     uint64_t id = tr__rbuf_u64(&r), fn_id = tr__rbuf_u64(&r);
     uint32_t attempt = tr__rbuf_u32(&r);
     uint16_t nret = tr__rbuf_u16(&r), nargs = tr__rbuf_u16(&r);
@@ -603,7 +603,7 @@ void tr__recv_task(const void *msg, size_t len)
         /* answer, so that the owner's task fails instead of waiting forever
          * (an owner drops results for tasks it does not know) */
         tr__warn("refused a malformed task message from rank %u", h.src);
-        reply_failed(&h, id, attempt, fn == NULL && !r.bad ? "the executing rank does not know its remote function"
+        reply_failed((int)h.src, id, attempt, fn == NULL && !r.bad ? "the executing rank does not know its remote function"
                                                            : "the task message was malformed");
         free(copy);
         return;
