@@ -180,7 +180,8 @@ typedef enum {
     TR_ARG_KIND_BYTES = 1, /* copied at submission */
     TR_ARG_KIND_I64   = 2,
     TR_ARG_KIND_F64   = 3,
-    TR_ARG_KIND_REF   = 4  /* the value of the object, once it is ready */
+    TR_ARG_KIND_REF   = 4, /* the value of the object, once it is ready */
+    TR_ARG_KIND_BORROW = 5 /* the ref itself: the task borrows it (tr_task_arg_ref) */
 } tr_arg_kind_t;
 
 /**
@@ -203,6 +204,7 @@ typedef struct tr_arg {
 #define TR_ARG_F64(v)      ((tr_arg_t){ .kind = TR_ARG_KIND_F64, .u.f64 = (v) })
 #define TR_ARG_REF(r)      ((tr_arg_t){ .kind = TR_ARG_KIND_REF, .u.ref = (r) })
 #define TR_ARG_STR(s)      TR_ARG_BYTES((s), __builtin_strlen(s) + 1)
+#define TR_ARG_BORROW(r)   ((tr_arg_t){ .kind = TR_ARG_KIND_BORROW, .u.ref = (r) })
 
 /* ------------------------------------------------------------------ tasks */
 
@@ -258,6 +260,15 @@ TR_EXPORT tr_status_t tr_task_arg(tr_task_h task, int i, const void **data_p, si
 /** Typed helpers: TR_ERR_TYPE when the argument does not have that size. */
 TR_EXPORT tr_status_t tr_task_arg_i64(tr_task_h task, int i, int64_t *value_p);
 TR_EXPORT tr_status_t tr_task_arg_f64(tr_task_h task, int i, double *value_p);
+/**
+ * Argument @i passed with TR_ARG_BORROW(): a new handle to the ref itself (not
+ * its value), which the task may tr_get(), pass on, put inside objects, or
+ * keep past its return; release it with tr_ref_release().  The rank becomes
+ * a borrower: the object stays alive until every borrower released it.
+ * Errors: TR_ERR_INVALID_ARG (@i out of range), TR_ERR_TYPE (argument @i was
+ * not passed with TR_ARG_BORROW()), TR_ERR_NO_MEMORY, TR_ERR_TRANSPORT.
+ */
+TR_EXPORT tr_status_t tr_task_arg_ref(tr_task_h task, int i, tr_ref_h *ref_p);
 /** Set return @i to a copy of @data (a return left unset is an empty value). */
 TR_EXPORT tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size);
 TR_EXPORT tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t value);
@@ -291,6 +302,37 @@ TR_EXPORT tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p);
 TR_EXPORT tr_status_t tr_put_f64(double value, tr_ref_h *ref_p);
 
 /**
+ * Put a copy of @data that contains the refs @refs (@nrefs of them) into the
+ * object store.  The new object keeps each contained object alive for as
+ * long as it lives itself; a rank that gets it reads the refs back with
+ * tr_buf_refs() and becomes a borrower of each.  The caller keeps its own
+ * handles in @refs.  Errors: as tr_put(), and TR_ERR_REF_RELEASED (a ref in
+ * @refs), TR_ERR_INVALID_ARG (@refs NULL with @nrefs > 0).
+ */
+TR_EXPORT tr_status_t tr_put_refs(const void *data, size_t size, const tr_ref_h *refs, size_t nrefs,
+                                  tr_ref_h *ref_p);
+
+/** An object being written in place: allocated by tr_object_create(). */
+typedef struct tr_object *tr_object_h;
+#define TR_OBJECT_NULL ((tr_object_h)0)
+
+/**
+ * Allocate a @size-byte object in this rank's object store for the caller to
+ * fill through *@data_p (no copy), then publish it with tr_object_seal().
+ * Nobody else can see the object before it is sealed; after sealing it is
+ * immutable.  tr_object_abort() discards it unsealed.
+ * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG, TR_ERR_OUT_OF_MEMORY
+ * (nothing can be spilled to make room), TR_ERR_OBJECT_TOO_LARGE (larger
+ * than this rank's object store), TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_object_create(size_t size, void **data_p, tr_object_h *obj_p);
+/** Seal @obj: it becomes an immutable object owned by the caller, and @obj is
+ *  consumed.  Errors: TR_ERR_INVALID_ARG (NULL, or already sealed/aborted). */
+TR_EXPORT tr_status_t tr_object_seal(tr_object_h obj, tr_ref_h *ref_p);
+/** Discard an unsealed object.  Errors: TR_ERR_INVALID_ARG. */
+TR_EXPORT tr_status_t tr_object_abort(tr_object_h obj);
+
+/**
  * Wait up to @timeout_ms (TR_TIMEOUT_INFINITE: forever) for @ref and return
  * a read-only view of its value in @buf_p, without copying when the value is
  * on this node.  Release the view with tr_buf_release().  A task that calls
@@ -310,9 +352,28 @@ TR_EXPORT tr_status_t tr_get_copy(tr_ref_h ref, int64_t timeout_ms, void *dst, s
 TR_EXPORT tr_status_t tr_get_i64(tr_ref_h ref, int64_t timeout_ms, int64_t *value_p);
 TR_EXPORT tr_status_t tr_get_f64(tr_ref_h ref, int64_t timeout_ms, double *value_p);
 
+/**
+ * Zero-copy get: tr_get() that also returns the view's bytes and size.  On
+ * this node the pointer is into shared memory (read-only, no copy), valid
+ * and pinned (never spilled or moved) until tr_buf_release(*@buf_p).
+ * Errors: as tr_get().
+ */
+TR_EXPORT tr_status_t tr_get_buffer(tr_ref_h ref, int64_t timeout_ms, const void **data_p,
+                                    size_t *size_p, tr_buf_h *buf_p);
+
 /** The bytes and size of a view; NULL / 0 for an invalid handle. */
 TR_EXPORT const void *tr_buf_data(tr_buf_h buf);
 TR_EXPORT size_t tr_buf_size(tr_buf_h buf);
+/** The number of refs the viewed object contains (tr_put_refs()); 0 for an
+ *  invalid handle. */
+TR_EXPORT size_t tr_buf_num_refs(tr_buf_h buf);
+/**
+ * New handles to the first @n refs the viewed object contains, in the order
+ * they were put, into @refs_p; each is released with tr_ref_release().
+ * Errors: TR_ERR_INVALID_ARG (invalid view, NULL, @n larger than
+ * tr_buf_num_refs()), TR_ERR_NO_MEMORY, TR_ERR_TRANSPORT.
+ */
+TR_EXPORT tr_status_t tr_buf_refs(tr_buf_h buf, tr_ref_h *refs_p, size_t n);
 /** Release a view.  TR_ERR_INVALID_ARG for NULL or a released view. */
 TR_EXPORT tr_status_t tr_buf_release(tr_buf_h buf);
 
@@ -342,6 +403,37 @@ TR_EXPORT tr_status_t tr_ref_dup(tr_ref_h ref, tr_ref_h *ref_p);
  */
 TR_EXPORT tr_status_t tr_ref_error(tr_ref_h ref, tr_status_t *status_p, int *rank_p, char *msg,
                                    size_t msg_len);
+
+/* ---------------------------------------------------------- object store */
+
+/**
+ * This rank's object store (see taskray(7)): its share of the node's cap,
+ * what it holds, and what it has done.  Counters are since tr_init().
+ */
+typedef struct tr_object_store_stats {
+    uint64_t capacity_bytes;   /* this rank's share of TASKRAY_OBJECT_STORE_BYTES */
+    uint64_t used_bytes;       /* bytes allocated in shared memory now */
+    uint64_t pinned_bytes;     /* of which pinned (views, running tasks) */
+    uint64_t num_objects;      /* objects with a copy here, in memory or spilled */
+    uint64_t num_primary;      /* copies made here (puts, task results) */
+    uint64_t num_secondary;    /* copies fetched from another node */
+    uint64_t spilled_objects;  /* on disk now */
+    uint64_t spilled_bytes;    /* on disk now */
+    uint64_t spills;           /* objects written to disk */
+    uint64_t spill_bytes_total;
+    uint64_t restores;         /* objects read back from disk */
+    uint64_t restore_bytes_total;
+    uint64_t evictions;        /* secondary copies dropped to make room */
+    uint64_t fetches;          /* objects pulled from another node */
+    uint64_t fetch_bytes_total;
+    uint64_t owned_objects;    /* objects this rank owns (metadata, any size) */
+    uint64_t borrowed_objects; /* objects owned elsewhere that this rank holds refs to */
+    uint64_t lineage_bytes;    /* task specs kept to rebuild objects (TASKRAY_MAX_LINEAGE_BYTES) */
+    uint64_t reserved[8];
+} tr_object_store_stats_t;
+
+/** Fill @stats_p.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG. */
+TR_EXPORT tr_status_t tr_object_store_stats(tr_object_store_stats_t *stats_p);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* Public entry points for objects and futures: argument checks, then the core. */
 #include "core/core.h"
+#include "base/handle.h"
 
 #include <stdio.h>
 
@@ -12,10 +13,97 @@ tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p)
 {
     CHECK_UP();
     if (ref_p == NULL || (data == NULL && size > 0)) return TR_ERR_INVALID_ARG;
-    tr__blob_t *b = tr__blob_for(size);
-    if (b == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st;
+    tr__blob_t *b = tr__blob_for(size, &st);
+    if (b == NULL) return st;
     if (size) memcpy(b->data, data, size);
-    return tr__put_blob(b, ref_p);
+    return tr__put_blob(b, NULL, 0, ref_p);
+}
+
+tr_status_t tr_put_refs(const void *data, size_t size, const tr_ref_h *refs, size_t nrefs, tr_ref_h *ref_p)
+{
+    CHECK_UP();
+    if (ref_p == NULL || (data == NULL && size > 0) || (refs == NULL && nrefs > 0) || nrefs > INT32_MAX)
+        return TR_ERR_INVALID_ARG;
+    tr__obj_t **inner = nrefs ? malloc(sizeof(*inner) * nrefs) : NULL;
+    if (nrefs && inner == NULL) return TR_ERR_NO_MEMORY;
+    for (size_t i = 0; i < nrefs; i++) {
+        if ((inner[i] = tr__ref_obj(refs[i])) == NULL) {
+            free(inner);
+            tr__set_error("ref %zu of the object is released or invalid", i);
+            return TR_ERR_REF_RELEASED;
+        }
+    }
+    tr_status_t st;
+    tr__blob_t *b = tr__blob_for(size, &st);
+    if (b != NULL) {
+        if (size) memcpy(b->data, data, size);
+        st = tr__put_blob(b, inner, (int)nrefs, ref_p);
+    }
+    free(inner);
+    return st;
+}
+
+/* An object being filled in place: its blob, until sealed. */
+struct tr_object {
+    tr__blob_t *blob;
+};
+
+tr_status_t tr_object_create(size_t size, void **data_p, tr_object_h *obj_p)
+{
+    CHECK_UP();
+    if (data_p == NULL || obj_p == NULL) return TR_ERR_INVALID_ARG;
+    struct tr_object *o = malloc(sizeof(*o));
+    if (o == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st;
+    if ((o->blob = tr__blob_for(size, &st)) == NULL) { free(o); return st; }
+    uint64_t h = tr__handle_alloc(TR__HANDLE_OBJECT, o);
+    if (h == 0) { tr__blob_unref(o->blob); free(o); return TR_ERR_NO_MEMORY; }
+    *data_p = o->blob->data;
+    *obj_p = (tr_object_h)(uintptr_t)h;
+    return TR_OK;
+}
+
+tr_status_t tr_object_seal(tr_object_h obj, tr_ref_h *ref_p)
+{
+    CHECK_UP();
+    if (ref_p == NULL) return TR_ERR_INVALID_ARG;
+    struct tr_object *o = tr__handle_free((uint64_t)(uintptr_t)obj, TR__HANDLE_OBJECT);
+    if (o == NULL) return TR_ERR_INVALID_ARG;
+    tr__blob_t *b = o->blob;
+    free(o);
+    return tr__put_blob(b, NULL, 0, ref_p);
+}
+
+tr_status_t tr_object_abort(tr_object_h obj)
+{
+    CHECK_UP();
+    struct tr_object *o = tr__handle_free((uint64_t)(uintptr_t)obj, TR__HANDLE_OBJECT);
+    if (o == NULL) return TR_ERR_INVALID_ARG;
+    tr__blob_unref(o->blob);
+    free(o);
+    return TR_OK;
+}
+
+tr_status_t tr_get_buffer(tr_ref_h ref, int64_t timeout_ms, const void **data_p, size_t *size_p, tr_buf_h *buf_p)
+{
+    CHECK_UP();
+    if (data_p == NULL || size_p == NULL || buf_p == NULL) return TR_ERR_INVALID_ARG;
+    tr_buf_h b;
+    tr_status_t st = tr_get(ref, timeout_ms, &b);
+    if (st != TR_OK) return st;
+    *data_p = tr_buf_data(b);
+    *size_p = tr_buf_size(b);
+    *buf_p = b;
+    return TR_OK;
+}
+
+tr_status_t tr_object_store_stats(tr_object_store_stats_t *stats_p)
+{
+    CHECK_UP();
+    if (stats_p == NULL) return TR_ERR_INVALID_ARG;
+    tr__rt_stats(stats_p);
+    return TR_OK;
 }
 
 tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p) { return tr_put(&value, sizeof(value), ref_p); }

@@ -3,6 +3,7 @@
  * functions a running task uses to read its arguments and set its returns.
  */
 #include "core/core.h"
+#include "comm/wire.h"
 
 #include <stdio.h>
 
@@ -58,6 +59,7 @@ tr_status_t tr_task_arg(tr_task_h task, int i, const void **data_p, size_t *size
 {
     struct tr_task *t = running(task);
     if (t == NULL || i < 0 || i >= t->nargs || data_p == NULL) return TR_ERR_INVALID_ARG;
+    if (t->args[i].kind == TR__VAL_BORROW) return TR_ERR_TYPE;
     *data_p = t->args[i].data;
     if (size_p) *size_p = t->args[i].size;
     return TR_OK;
@@ -67,7 +69,7 @@ static tr_status_t arg8(tr_task_h task, int i, void *out)
 {
     struct tr_task *t = running(task);
     if (t == NULL || i < 0 || i >= t->nargs || out == NULL) return TR_ERR_INVALID_ARG;
-    if (t->args[i].size != 8) return TR_ERR_TYPE;
+    if (t->args[i].kind == TR__VAL_BORROW || t->args[i].size != 8) return TR_ERR_TYPE;
     memcpy(out, t->args[i].data, 8);
     return TR_OK;
 }
@@ -75,12 +77,33 @@ static tr_status_t arg8(tr_task_h task, int i, void *out)
 tr_status_t tr_task_arg_i64(tr_task_h task, int i, int64_t *value_p) { return arg8(task, i, value_p); }
 tr_status_t tr_task_arg_f64(tr_task_h task, int i, double *value_p) { return arg8(task, i, value_p); }
 
+tr_status_t tr_task_arg_ref(tr_task_h task, int i, tr_ref_h *ref_p)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || i < 0 || i >= t->nargs || ref_p == NULL) return TR_ERR_INVALID_ARG;
+    if (t->args[i].kind != TR__VAL_BORROW) {
+        tr__set_error("argument %d was not passed with TR_ARG_BORROW()", i);
+        return TR_ERR_TYPE;
+    }
+    tr__iref_t ir = { t->args[i].owner, t->args[i].id };
+    tr__obj_t *o;
+    tr_status_t st = tr__borrow(&ir, 1, &o);
+    if (st != TR_OK) return st;
+    if ((st = tr__ref_new(o, ref_p)) != TR_OK) {
+        pthread_mutex_lock(&tr__rt->lock);
+        tr__obj_unref_locked(o);
+        pthread_mutex_unlock(&tr__rt->lock);
+    }
+    return st;
+}
+
 tr_status_t tr_task_return_alloc(tr_task_h task, int i, size_t size, void **data_p)
 {
     struct tr_task *t = running(task);
     if (t == NULL || i < 0 || i >= t->nret || data_p == NULL) return TR_ERR_INVALID_ARG;
-    tr__blob_t *b = tr__blob_for(size);
-    if (b == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st;
+    tr__blob_t *b = tr__blob_for(size, &st);
+    if (b == NULL) return st;
     if (t->rets[i]) tr__blob_unref(t->rets[i]);
     t->rets[i] = b;
     *data_p = b->data;

@@ -20,8 +20,17 @@ typedef enum {
     TR__MSG_TASK     = 1,  /* owner -> executor: run a task */
     TR__MSG_RESULT   = 2,  /* executor -> owner: a task's outcome */
     TR__MSG_CANCEL   = 3,  /* owner -> executor: drop a task not yet started */
-    TR__MSG_FREE     = 4,  /* owner -> holder: free an arena block */
+    TR__MSG_FREE     = 4,  /* owner -> holders: objects freed (ids) */
     TR__MSG_SHUTDOWN = 5,  /* driver -> all: finalize */
+    TR__MSG_BORROW   = 6,  /* borrower -> owner: register (tag, id); REPLY, then STATE when done */
+    TR__MSG_UNBORROW = 7,  /* borrower -> owner: released (ids) */
+    TR__MSG_STATE    = 8,  /* owner -> borrower: the object is done (value or error) */
+    TR__MSG_LOCATE   = 9,  /* reader -> owner: where is a copy for my node? (tag, id, bad holder) */
+    TR__MSG_ADD_LOC  = 10, /* reader -> owner: I pulled a copy (id, ok) */
+    TR__MSG_DROP_LOC = 11, /* holder -> owner: I evicted my copies (ids) */
+    TR__MSG_PIN      = 12, /* reader -> holder: pin a copy, tell me where (tag, id) */
+    TR__MSG_UNPIN    = 13, /* reader -> holder: done reading (ids) */
+    TR__MSG_REPLY    = 14, /* answer to BORROW, LOCATE, PIN: (tag, status, holder, fetch, off, size) */
     TR__MSG_MAX
 } tr__msg_type_t;
 
@@ -35,7 +44,9 @@ typedef struct tr__wire_hdr {
 } tr__wire_hdr_t;
 
 /* Argument / return value encodings */
-enum { TR__VAL_INLINE = 1, TR__VAL_LOC = 2 };
+/* How a value travels: inline bytes; a stored object (owner, id, size, a
+ * holder); or a ref the task borrows (owner, id). */
+enum { TR__VAL_INLINE = 1, TR__VAL_REF = 2, TR__VAL_BORROW = 3 };
 
 /* ------------------------------------------------------------- writer */
 typedef struct tr__wbuf {

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include "base/base.h"
 #include "base/hmap.h"
+#include "base/completion.h"
 #include "comm/bootstrap.h"
 #include "comm/comm.h"
 #include "sched/sched.h"
@@ -49,15 +50,53 @@ typedef struct tr__wnode {
 
 struct tr__spec;
 
+/* A ref contained in an object, as it travels: (owner rank, object id). */
+typedef struct tr__iref {
+    int      owner;
+    uint64_t id;
+} tr__iref_t;
+
+/* Owner side: a fetch into a node in progress, and who waits for it. */
+typedef struct tr__fetch {
+    struct tr__fetch *next;
+    int               node, rank;     /* rank of @node pulling a copy */
+    int              *wait_rank;      /* LOCATE requests answered when it lands */
+    uint64_t         *wait_tag;
+    int               nwait, capwait;
+} tr__fetch_t;
+
+typedef struct tr__borrower {
+    int rank, count;
+} tr__borrower_t;
+
+/*
+ * An object as this rank knows it: owned (owner == this rank: the metadata
+ * of record) or borrowed (a proxy for a ref owned elsewhere, registered with
+ * the owner and told its state).  Either way refcnt counts this rank's
+ * handles, pending tasks that take it, views, containing objects, and the
+ * producing task; the owner adds one per borrowing rank.
+ */
 typedef struct tr__obj {
     uint64_t          id;
-    int               refcnt;      /* handles + pending-task args + views + producer */
+    int               owner;
+    int               refcnt;
     uint8_t           state;
     uint8_t           is_put;
-    tr__blob_t       *blob;        /* local copy */
-    int               holder;      /* remote copy when blob == NULL (READY) */
-    uint64_t          off;
+    uint8_t           stored;      /* READY and the value is in object stores, not inline */
+    uint8_t           in_table;
+    tr__blob_t       *blob;        /* inline value (heap), READY */
     size_t            size;
+    int               holder;      /* a rank holding a copy: primary (owner) or a hint (borrower) */
+    int              *locs;        /* owner: every rank holding a copy */
+    int               nlocs, caplocs;
+    tr__fetch_t      *fetching;    /* owner: fetches in progress, one per node */
+    struct tr__obj  **inner;       /* objects this one contains (kept alive), on its creator */
+    tr__iref_t       *irefs;       /* the contained refs, on a borrower (from OBJ_STATE) */
+    int               ninner;
+    tr__borrower_t   *borrowers;   /* owner: ranks that borrow it */
+    int               nborrowers;
+    int              *subs;        /* owner: borrowers to tell when it is done */
+    int               nsubs;
     tr_status_t       err;
     int               err_rank;
     char             *err_msg;
@@ -67,12 +106,19 @@ typedef struct tr__obj {
     int               ndeps, capdeps;
 } tr__obj_t;
 
+/* A view (tr_buf_h): the bytes, and the object when it contains refs. */
+typedef struct tr__view {
+    tr__blob_t *blob;
+    tr__obj_t  *obj;
+} tr__view_t;
+
 /* ----------------------------------------------------- owner-side specs */
 typedef enum { TR__SPEC_WAITING = 0, TR__SPEC_QUEUED, TR__SPEC_DONE } tr__spec_state_t;
 
 typedef struct tr__sarg {
-    tr__obj_t  *obj;     /* a ref argument, or NULL */
-    tr__blob_t *blob;    /* a by-value argument */
+    tr__obj_t  *obj;     /* a ref argument, a large by-value one, or NULL */
+    tr__blob_t *blob;    /* a small by-value argument */
+    int         borrow;  /* TR_ARG_BORROW: the ref itself travels */
 } tr__sarg_t;
 
 typedef struct tr__spec {
@@ -96,6 +142,10 @@ typedef struct tr__xarg {
     const void *data;
     size_t      size;
     tr__blob_t *blob;   /* holds the bytes alive, or NULL when they live in msgbuf */
+    uint8_t     kind;   /* TR__VAL_* */
+    int         owner;  /* VAL_REF / VAL_BORROW: the object, read before the task runs */
+    int         hint;   /* VAL_REF: a rank holding a copy */
+    uint64_t    id;
 } tr__xarg_t;
 
 struct tr_task {
@@ -112,7 +162,6 @@ struct tr_task {
     tr__req_t       req;
     uint32_t        child_seq, put_seq;
     struct tr_task *next;
-    int             fetches;     /* remote argument reads in flight (loop thread) */
     tr_status_t     fetch_status;
     uint64_t        ctx_id;      /* id seed for children (task id mixed with attempt) */
 };
@@ -154,7 +203,7 @@ typedef struct tr__rt {
     tr_mode_t       mode;
     tr__topo_t      topo;
     tr__comm_t     *comm;
-    tr__arena_t     arena;
+    tr__store_t     store;
     void          **peer_maps;     /* node-local peers' arenas, mapped lazily */
     pthread_mutex_t map_lock;
     size_t          inline_max;
@@ -164,7 +213,16 @@ typedef struct tr__rt {
     tr__hmap_t      specs;         /* task id -> pending spec (owned) */
     long            owned_pending;
     int             shutdown_msg;
-    tr__hmap_t      held;          /* arena offset -> blob held for remote owners */
+    tr__hmap_t      objs;          /* id -> owned or borrowed object that peers may name */
+    tr__hmap_t      rpcs;          /* tag -> tr__rpc_t waiting for a reply */
+    uint64_t        rpc_seq;
+    long            n_owned, n_borrowed;
+    uint64_t        tasks_submitted;
+    _Atomic uint64_t tasks_run;
+    size_t          fetch_chunk;   /* TASKRAY_FETCH_CHUNK: ucp_get pipeline unit */
+    uint64_t        max_lineage;   /* TASKRAY_MAX_LINEAGE_BYTES */
+    uint64_t        lineage_bytes;
+    int             sim_nodes;     /* TASKRAY_NODE_ID split one host into several nodes */
     tr__sched_t     sched;
     tr__pool_t      pool;
     tr__req_t       mine;          /* this rank's resources */
@@ -178,17 +236,49 @@ extern tr__rt_t *tr__rt;
 extern _Atomic int tr__state;      /* 0 down, 1 up, 2 finalizing */
 
 /* object.c */
-tr__obj_t  *tr__obj_new(uint64_t id);                      /* refcnt 1; rt->lock held or not shared yet */
+tr__obj_t  *tr__obj_new(uint64_t id);                      /* refcnt 1, owned; not in the table */
 void        tr__obj_unref_locked(tr__obj_t *o);
-void        tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, uint64_t off, size_t size);
+void        tr__obj_publish_locked(tr__obj_t *o);          /* into rt->objs */
+void        tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, size_t size);
 void        tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const char *msg);
 tr_status_t tr__ref_new(tr__obj_t *o, tr_ref_h *ref_p);    /* takes one of o's counts */
 tr__obj_t  *tr__ref_obj(tr_ref_h ref);                     /* NULL when released */
 tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p);
 tr_status_t tr__wait(tr__obj_t **objs, size_t n, size_t k, int64_t timeout_ms, size_t *idx, size_t *nready);
-tr_status_t tr__put_blob(tr__blob_t *b, tr_ref_h *ref_p);
-tr__blob_t *tr__blob_for(size_t size);                     /* heap or arena by size */
+tr_status_t tr__put_blob(tr__blob_t *b, tr__obj_t **inner, int ninner, tr_ref_h *ref_p);
+tr_status_t tr__put_obj(tr__blob_t *b, tr__obj_t **inner, int ninner, tr__obj_t **o_p);  /* refcnt 1 */
+void        tr__view_free(tr__view_t *v);
+tr__blob_t *tr__blob_for(size_t size, tr_status_t *st_p);  /* heap (inline) or the store by size */
 const void *tr__peer_arena(int rank);                       /* node-local peer's arena, mapped */
+/* Pin the stored value of object @id (owner @owner, a copy maybe on @hint):
+ * own store, a same-node peer's (zero-copy), or fetched from another node. */
+tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p);
+/* The local object for a ref named by a peer: owned, or a borrowed proxy
+ * registered with its owner (waits for the owner's answer).  Counted. */
+tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs);
+int         tr__same_node(int a, int b);
+
+/* proto.c: object-protocol messages and the replies waited for */
+typedef struct tr__rpc {
+    tr__completion_t done;
+    int              remaining;    /* replies still expected */
+    tr_status_t      status;
+    int              holder;
+    int              fetch;        /* LOCATE: the asker must pull the copy itself */
+    uint64_t         off, size;
+} tr__rpc_t;
+uint64_t    tr__rpc_open(tr__rpc_t *r, int nreplies);   /* the tag */
+tr_status_t tr__rpc_wait(tr__rpc_t *r);
+void        tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
+void        tr__send_ids(int dst, int type, const uint64_t *vals, int n);
+void        tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad);
+void        tr__fetched_locked(tr__obj_t *o, int rank, int ok);
+void        tr__notify_subs_locked(tr__obj_t *o);
+void        tr__proto_recv(int type, const void *msg, size_t len);
+void        tr__store_evicted(void *arg, uint64_t id, int owner);
+
+/* runtime.c */
+void        tr__rt_stats(tr_object_store_stats_t *st);
 
 /* task.c */
 tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
@@ -201,7 +291,7 @@ void        tr__task_failmsg(struct tr_task *t, const char *fmt, ...) TR_PRINTF(
 void        tr__recv_task(const void *msg, size_t len);
 void        tr__recv_result(const void *msg, size_t len);
 void        tr__recv_cancel(const void *msg, size_t len);
-void        tr__recv_free(const void *msg, size_t len);
+void        tr__task_resolve_args(struct tr_task *t);    /* executor: pin stored arguments */
 uint64_t    tr__next_task_id(void);
 
 #endif

@@ -100,6 +100,8 @@ static void kick_locked(tr__pool_t *p)
 static void run_task(struct tr_task *t)
 {
     tr_status_t st;
+    atomic_fetch_add_explicit(&tr__rt->tasks_run, 1, memory_order_relaxed);
+    tr__task_resolve_args(t);
     if (t->fetch_status != TR_OK) {
         st = t->fetch_status;
     } else {

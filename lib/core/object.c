@@ -10,35 +10,65 @@
 #include <errno.h>
 #include <stdio.h>
 #include "comm/wire.h"
+#include <inttypes.h>
 
 tr__obj_t *tr__obj_new(uint64_t id)
 {
     tr__obj_t *o = calloc(1, sizeof(*o));
     if (o == NULL) return NULL;
     o->id = id;
+    o->owner = tr__rt->rank;
     o->refcnt = 1;
     o->holder = -1;
     o->err_rank = -1;
     return o;
 }
 
-static void send_free(int holder, uint64_t off)
+int tr__same_node(int a, int b) { return tr__rt->boot.node_of[a] == tr__rt->boot.node_of[b]; }
+
+void tr__obj_publish_locked(tr__obj_t *o)
 {
-    tr__wbuf_t w;
-    size_t len;
-    tr__wbuf_init(&w, 8);
-    tr__wbuf_u64(&w, off);
-    void *m = tr__wbuf_finish(&w, TR__MSG_FREE, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
-    if (m) tr__comm_send(tr__rt->comm, holder, m, len);
+    if (o->in_table) return;
+    if (tr__hmap_put(&tr__rt->objs, o->id, o) < 0) {
+        tr__warn("out of memory indexing object %016" PRIx64 "; peers cannot reach it", o->id);
+        return;
+    }
+    o->in_table = 1;
+    if (o->owner == tr__rt->rank) tr__rt->n_owned++;
+    else tr__rt->n_borrowed++;
 }
+
+static int sending(void) { return tr__rt->comm != NULL && atomic_load(&tr__state) == 1; }
 
 void tr__obj_unref_locked(tr__obj_t *o)
 {
+    tr__rt_t *rt = tr__rt;
     if (--o->refcnt > 0) return;
+    if (o->in_table) {
+        tr__hmap_del(&rt->objs, o->id);
+        if (o->owner == rt->rank) rt->n_owned--;
+        else rt->n_borrowed--;
+    }
+    if (o->owner == rt->rank) {
+        /* nothing can reach it any more: every copy, on every node, goes */
+        for (int i = 0; i < o->nlocs; i++) {
+            if (o->locs[i] == rt->rank) tr__store_remove(&rt->store, o->id, -1);
+            else if (sending()) tr__send_ids(o->locs[i], TR__MSG_FREE, &o->id, 1);
+        }
+        for (tr__fetch_t *f = o->fetching, *n; f; f = n) {
+            n = f->next;
+            free(f->wait_rank); free(f->wait_tag); free(f);
+        }
+    } else if (o->in_table && sending()) {
+        tr__send_ids(o->owner, TR__MSG_UNBORROW, &o->id, 1);
+    }
     if (o->blob) tr__blob_unref(o->blob);
-    else if (o->state == TR__OBJ_READY && o->holder >= 0 && o->holder != tr__rt->rank &&
-             tr__rt->comm != NULL && atomic_load(&tr__state) == 1)
-        send_free(o->holder, o->off);
+    for (int i = 0; o->inner && i < o->ninner; i++) tr__obj_unref_locked(o->inner[i]);
+    free(o->inner);
+    free(o->irefs);
+    free(o->locs);
+    free(o->borrowers);
+    free(o->subs);
     free(o->err_msg);
     free(o->deps);
     free(o);
@@ -57,14 +87,21 @@ static void wake_locked(tr__obj_t *o)
     o->deps = NULL; o->ndeps = o->capdeps = 0;
     for (int i = 0; i < nd; i++) tr__spec_dep_ready_locked(deps[i]);
     free(deps);
+    if (o->owner == tr__rt->rank) tr__notify_subs_locked(o);
 }
 
-void tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, uint64_t off, size_t size)
+void tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, size_t size)
 {
     o->blob = blob;
     o->holder = holder;
-    o->off = off;
     o->size = blob ? blob->size : size;
+    if (blob == NULL) {
+        o->stored = 1;
+        if (o->owner == tr__rt->rank && holder >= 0) {
+            o->locs = malloc(sizeof(int) * 2);
+            if (o->locs) { o->locs[0] = holder; o->nlocs = 1; o->caplocs = 2; }
+        }
+    }
     __atomic_store_n(&o->state, TR__OBJ_READY, __ATOMIC_RELEASE);   /* read unlocked by spinners */
     wake_locked(o);
 }
@@ -213,48 +250,207 @@ const void *tr__peer_arena(int rank)
     return p;
 }
 
-tr__blob_t *tr__blob_for(size_t size)
+tr__blob_t *tr__blob_for(size_t size, tr_status_t *st_p)
 {
-    if (size > tr__rt->inline_max) {
-        tr__blob_t *b = tr__blob_arena(&tr__rt->arena, size);
-        if (b) return b;
-        tr__info("arena full: a %zu-byte value goes to the heap", size);
+    if (size > tr__rt->inline_max) return tr__store_alloc(&tr__rt->store, size, st_p);
+    tr__blob_t *b = tr__blob_heap(size);
+    if (b == NULL) *st_p = TR_ERR_NO_MEMORY;
+    return b;
+}
+
+static tr_status_t make_view(tr__blob_t *b, tr__obj_t *o, tr_buf_h *buf_p)
+{
+    tr__view_t *v = malloc(sizeof(*v));
+    uint64_t h = v ? tr__handle_alloc(TR__HANDLE_BUF, v) : 0;
+    if (h == 0) {
+        free(v);
+        tr__blob_unref(b);
+        if (o) { pthread_mutex_lock(&tr__rt->lock); tr__obj_unref_locked(o); pthread_mutex_unlock(&tr__rt->lock); }
+        return TR_ERR_NO_MEMORY;
     }
-    return tr__blob_heap(size);
-}
-
-static void unpin_obj(tr__blob_t *b)
-{
-    pthread_mutex_lock(&tr__rt->lock);
-    tr__obj_unref_locked(b->arg);
-    pthread_mutex_unlock(&tr__rt->lock);
-}
-
-static tr_status_t make_buf(tr__blob_t *b, tr_buf_h *buf_p)
-{
-    uint64_t h = tr__handle_alloc(TR__HANDLE_BUF, b);
-    if (h == 0) { tr__blob_unref(b); return TR_ERR_NO_MEMORY; }
+    v->blob = b;
+    v->obj = o;
     *buf_p = (tr_buf_h)(uintptr_t)h;
     return TR_OK;
 }
 
-/* Copy a value held on another node into a local blob (rt->lock not held). */
-static tr_status_t fetch_remote(int holder, uint64_t off, size_t size, tr__blob_t **blob_p)
+void tr__view_free(tr__view_t *v)
 {
-    tr__blob_t *b = tr__blob_for(size);
-    if (b == NULL) return TR_ERR_NO_MEMORY;
-    tr__completion_t f = TR__COMPLETION_INIT;
+    tr__blob_unref(v->blob);
+    if (v->obj) {
+        pthread_mutex_lock(&tr__rt->lock);
+        tr__obj_unref_locked(v->obj);
+        pthread_mutex_unlock(&tr__rt->lock);
+    }
+    free(v);
+}
+
+/* A zero-copy view of a same-node peer's copy ends: unpin it there. */
+static void release_rpin(tr__blob_t *b)
+{
+    if (tr__rt && tr__rt->comm && atomic_load(&tr__state) != 0)
+        tr__send_ids((int)(intptr_t)b->arg, TR__MSG_UNPIN, &b->off, 1);
+}
+
+/* PIN at @holder: where the copy lies in its arena. */
+static tr_status_t pin_at(int holder, uint64_t id, uint64_t *off_p, uint64_t *size_p)
+{
+    tr__rpc_t r;
+    uint64_t tag = tr__rpc_open(&r, 1);
+    uint64_t v[2] = { tag, id };
+    tr__wbuf_t w;
+    size_t len;
+    tr__wbuf_init(&w, 16);
+    tr__wbuf_u64(&w, v[0]);
+    tr__wbuf_u64(&w, v[1]);
+    void *m = tr__wbuf_finish(&w, TR__MSG_PIN, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
+    if (m == NULL) { tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); }
+    else tr__comm_send(tr__rt->comm, holder, m, len);
+    tr_status_t st = tr__rpc_wait(&r);
+    *off_p = r.off;
+    *size_p = r.size;
+    return st;
+}
+
+static void report_fetch(int owner, uint64_t id, int ok)
+{
+    tr__rt_t *rt = tr__rt;
+    if (owner == rt->rank) {
+        pthread_mutex_lock(&rt->lock);
+        tr__obj_t *o = tr__hmap_get(&rt->objs, id);
+        if (o && o->owner == rt->rank) tr__fetched_locked(o, rt->rank, ok);
+        pthread_mutex_unlock(&rt->lock);
+        return;
+    }
+    tr__wbuf_t w;
+    size_t len;
+    tr__wbuf_init(&w, 9);
+    tr__wbuf_u64(&w, id);
+    tr__wbuf_u8(&w, (uint8_t)ok);
+    void *m = tr__wbuf_finish(&w, TR__MSG_ADD_LOC, (uint32_t)rt->rank, rt->boot.job_id, &len);
+    if (m) tr__comm_send(rt->comm, owner, m, len);
+}
+
+typedef struct chunked {
+    tr__completion_t done;
+    _Atomic int      left;
+    _Atomic int      failed;
+} chunked_t;
+
+static void chunk_done(void *arg, tr_status_t st)
+{
+    chunked_t *c = arg;
+    if (st != TR_OK) atomic_store(&c->failed, 1);
+    if (atomic_fetch_sub(&c->left, 1) == 1)
+        tr__completion_done(&c->done, atomic_load(&c->failed) ? TR_ERR_TRANSPORT : TR_OK);
+}
+
+/* Pull a copy of @id from @holder (another node) into this rank's store,
+ * in pipelined chunks, and tell the owner.  */
+static tr_status_t fetch_copy(int owner, int holder, uint64_t id)
+{
+    tr__rt_t *rt = tr__rt;
+    uint64_t off, size;
+    tr_status_t st = pin_at(holder, id, &off, &size);
+    if (st != TR_OK) { report_fetch(owner, id, 0); return st; }
+    tr__blob_t *b = tr__store_alloc(&rt->store, (size_t)size, &st);
+    if (b == NULL) {
+        tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
+        report_fetch(owner, id, 0);
+        return st;
+    }
+    size_t chunk = rt->fetch_chunk;
+    int n = size ? (int)((size + chunk - 1) / chunk) : 0;
+    chunked_t c = { TR__COMPLETION_INIT, n, 0 };
     if (tr__on_executor) tr__pool_block_enter();
-    tr__comm_get(tr__rt->comm, holder, off, b->data, size, tr__completion_done, &f);
-    tr_status_t st = tr__completion_wait(&f);
+    for (int i = 0; i < n; i++) {
+        size_t o = (size_t)i * chunk, l = size - o < chunk ? size - o : chunk;
+        tr__comm_get(rt->comm, holder, off + o, (char *)b->data + o, l, chunk_done, &c);
+    }
+    st = n ? tr__completion_wait(&c.done) : TR_OK;
     if (tr__on_executor) tr__pool_block_leave();
+    tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
+    if (st == TR_OK) st = tr__store_insert(&rt->store, id, owner, 0, b);
+    tr__blob_unref(b);
     if (st != TR_OK) {
-        tr__blob_unref(b);
-        tr__set_error("reading a %zu-byte object from rank %d failed", size, holder);
+        tr__set_error("reading a %" PRIu64 "-byte object from rank %d failed", size, holder);
+        report_fetch(owner, id, 0);
         return TR_ERR_OBJECT_LOST;
     }
-    *blob_p = b;
+    tr__store_count_fetch(&rt->store, (size_t)size);
+    report_fetch(owner, id, 1);
     return TR_OK;
+}
+
+/* Ask the owner where a copy for this node is (or run the owner's logic). */
+static tr_status_t locate(int owner, uint64_t id, int bad, int *holder_p, int *fetch_p)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__rpc_t r;
+    uint64_t tag = tr__rpc_open(&r, 1);
+    if (owner == rt->rank) {
+        pthread_mutex_lock(&rt->lock);
+        tr__obj_t *o = tr__hmap_get(&rt->objs, id);
+        if (o && o->owner == rt->rank) tr__locate_locked(o, rt->rank, tag, bad);
+        pthread_mutex_unlock(&rt->lock);
+        if (o == NULL) tr__rpc_reply(tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+    } else {
+        tr__wbuf_t w;
+        size_t len;
+        tr__wbuf_init(&w, 20);
+        tr__wbuf_u64(&w, tag);
+        tr__wbuf_u64(&w, id);
+        tr__wbuf_u32(&w, (uint32_t)(int32_t)bad);
+        void *m = tr__wbuf_finish(&w, TR__MSG_LOCATE, (uint32_t)rt->rank, rt->boot.job_id, &len);
+        if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+        else tr__comm_send(rt->comm, owner, m, len);
+    }
+    tr_status_t st = tr__rpc_wait(&r);
+    *holder_p = r.holder;
+    *fetch_p = r.fetch;
+    return st;
+}
+
+tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
+{
+    tr__rt_t *rt = tr__rt;
+    int bad = -1;
+    for (int tries = 0; tries < 64; tries++) {
+        tr_status_t st = tr__store_pin(&rt->store, id, b_p);
+        if (st != TR_ERR_OBJECT_LOST) return st;     /* here (or corrupt) */
+        if (rt->comm == NULL) break;
+        int holder = hint, fetch = 0;
+        if (tries > 0 || hint < 0 || hint == rt->rank || !tr__same_node(hint, rt->rank)) {
+            if ((st = locate(owner, id, bad, &holder, &fetch)) != TR_OK) {
+                if (st == TR_ERR_OBJECT_LOST)
+                    tr__set_error("object %016" PRIx64 " is lost: no rank holds a copy", id);
+                return st;
+            }
+        }
+        bad = -1;
+        if (holder == rt->rank) { bad = holder; continue; }   /* the owner thinks we have it: we do not */
+        if (!fetch && tr__same_node(holder, rt->rank)) {
+            uint64_t off, size;
+            st = pin_at(holder, id, &off, &size);
+            if (st == TR_ERR_OBJECT_LOST) { bad = holder; continue; }   /* evicted meanwhile */
+            if (st != TR_OK) return st;
+            const char *base = tr__peer_arena(holder);
+            tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)holder) : NULL;
+            if (b == NULL) {
+                tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
+                tr__set_error("cannot map rank %d's object store", holder);
+                return base ? TR_ERR_NO_MEMORY : TR_ERR_OBJECT_LOST;
+            }
+            b->off = id;   /* for the unpin */
+            *b_p = b;
+            return TR_OK;
+        }
+        st = fetch_copy(owner, holder, id);
+        if (st == TR_ERR_OBJECT_LOST) { bad = holder; continue; }
+        if (st != TR_OK) return st;
+    }
+    tr__set_error("object %016" PRIx64 " could not be read: every copy named by its owner (rank %d) was gone", id, owner);
+    return TR_ERR_OBJECT_LOST;
 }
 
 tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p)
@@ -272,56 +468,65 @@ tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p)
         pthread_mutex_unlock(&rt->lock);
         return err;
     }
+    tr__obj_t *keep = NULL;
+    if (o->ninner > 0) { keep = o; o->refcnt++; }   /* the view reads its refs */
     if (o->blob) {
         tr__blob_t *b = o->blob;
         tr__blob_ref(b);
         pthread_mutex_unlock(&rt->lock);
-        return make_buf(b, buf_p);
+        return make_view(b, keep, buf_p);
     }
-    int holder = o->holder;
-    uint64_t off = o->off;
-    size_t size = o->size;
-    o->refcnt++;   /* keeps the remote copy alive while we read it */
-    if (rt->boot.node_of[holder] == rt->boot.node_of[rt->rank]) {
-        pthread_mutex_unlock(&rt->lock);
-        const char *base = tr__peer_arena(holder);
-        tr__blob_t *b = base ? tr__blob_ext(base + off, size, unpin_obj, o) : NULL;
-        if (b == NULL) {
-            pthread_mutex_lock(&rt->lock); tr__obj_unref_locked(o); pthread_mutex_unlock(&rt->lock);
-            tr__set_error("cannot map rank %d's object store", holder);
-            return base ? TR_ERR_NO_MEMORY : TR_ERR_OBJECT_LOST;
-        }
-        return make_buf(b, buf_p);
-    }
+    int owner = o->owner, hint = o->holder;
+    uint64_t id = o->id;
     pthread_mutex_unlock(&rt->lock);
     tr__blob_t *b = NULL;
-    tr_status_t st = fetch_remote(holder, off, size, &b);
-    pthread_mutex_lock(&rt->lock);
-    if (st == TR_OK) {
-        if (o->blob == NULL) { o->blob = b; tr__blob_ref(b); }  /* keep it as a local copy */
-        else { tr__blob_unref(b); b = o->blob; tr__blob_ref(b); }
-    }
-    tr__obj_unref_locked(o);
-    pthread_mutex_unlock(&rt->lock);
-    return st == TR_OK ? make_buf(b, buf_p) : st;
+    tr_status_t st = tr__read_stored(owner, id, hint, &b);
+    if (st == TR_OK) return make_view(b, keep, buf_p);
+    if (keep) { pthread_mutex_lock(&rt->lock); tr__obj_unref_locked(keep); pthread_mutex_unlock(&rt->lock); }
+    return st;
 }
 
 /* ----------------------------------------------------------------- puts */
 
-tr_status_t tr__put_blob(tr__blob_t *b, tr_ref_h *ref_p)
+tr_status_t tr__put_obj(tr__blob_t *b, tr__obj_t **inner, int ninner, tr__obj_t **o_p)
 {
+    tr__rt_t *rt = tr__rt;
     struct tr_task *t = tr__cur_task;
+    size_t size = b->size;
     uint64_t id = t ? tr__hash2(t->ctx_id, (1ull << 63) | t->put_seq++)
-                    : tr__hash2(tr__rt->root_id, (1ull << 63) | atomic_fetch_add(&tr__rt->put_seq, 1));
+                    : tr__hash2(rt->root_id, (1ull << 63) | atomic_fetch_add(&rt->put_seq, 1));
     tr__obj_t *o = tr__obj_new(id);
-    if (o == NULL) { tr__blob_unref(b); return TR_ERR_NO_MEMORY; }
+    tr__obj_t **in = ninner ? malloc(sizeof(*in) * (size_t)ninner) : NULL;
+    tr_status_t st = TR_ERR_NO_MEMORY;
+    if (o == NULL || (ninner && in == NULL)) goto err;
+    if (b->kind == TR__BLOB_ARENA) {
+        if ((st = tr__store_insert(&rt->store, id, rt->rank, 1, b)) != TR_OK) goto err;
+        tr__blob_unref(b);   /* the store holds it */
+        b = NULL;
+    }
     o->is_put = 1;
-    o->state = TR__OBJ_READY;
-    o->blob = b;
-    o->size = b->size;
-    o->holder = tr__rt->rank;
-    tr_status_t st = tr__ref_new(o, ref_p);
-    if (st != TR_OK) {
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < ninner; i++) { in[i] = inner[i]; inner[i]->refcnt++; }
+    o->inner = in;
+    o->ninner = ninner;
+    tr__obj_set_ready_locked(o, b, rt->rank, size);
+    tr__obj_publish_locked(o);
+    pthread_mutex_unlock(&rt->lock);
+    *o_p = o;
+    return TR_OK;
+err:
+    if (b) tr__blob_unref(b);
+    free(o);
+    free(in);
+    return st;
+}
+
+tr_status_t tr__put_blob(tr__blob_t *b, tr__obj_t **inner, int ninner, tr_ref_h *ref_p)
+{
+    tr__obj_t *o;
+    tr_status_t st = tr__put_obj(b, inner, ninner, &o);
+    if (st != TR_OK) return st;
+    if ((st = tr__ref_new(o, ref_p)) != TR_OK) {
         pthread_mutex_lock(&tr__rt->lock);
         tr__obj_unref_locked(o);
         pthread_mutex_unlock(&tr__rt->lock);
@@ -329,24 +534,128 @@ tr_status_t tr__put_blob(tr__blob_t *b, tr_ref_h *ref_p)
     return st;
 }
 
+/* ------------------------------------------------------------ borrowing */
+
+tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
+{
+    tr__rt_t *rt = tr__rt;
+    int fresh = 0;
+    tr_status_t st = TR_OK;
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < n; i++) {
+        tr__obj_t *o = tr__hmap_get(&rt->objs, refs[i].id);
+        if (o == NULL && refs[i].owner == rt->rank) {
+            /* we own it, and it is gone: the container did not keep it */
+            st = TR_ERR_OBJECT_LOST;
+            tr__set_error("object %016" PRIx64 " is no longer owned here", refs[i].id);
+            objs[i] = NULL;
+            continue;
+        }
+        if (o == NULL) {
+            if ((o = tr__obj_new(refs[i].id)) == NULL) { st = TR_ERR_NO_MEMORY; objs[i] = NULL; continue; }
+            o->owner = refs[i].owner;
+            o->refcnt = 0;
+            tr__obj_publish_locked(o);
+            if (!o->in_table) { free(o); st = TR_ERR_NO_MEMORY; objs[i] = NULL; continue; }
+            o->in_table = 2;   /* registration not sent yet */
+            fresh++;
+        }
+        o->refcnt++;
+        objs[i] = o;
+    }
+    pthread_mutex_unlock(&rt->lock);
+    if (fresh > 0) {
+        /* register with the owners and wait for their answers: once a
+         * borrower is known, its owner cannot free the object under it */
+        tr__rpc_t r;
+        uint64_t tag = tr__rpc_open(&r, fresh);
+        for (int i = 0; i < n; i++) {
+            if (objs[i] == NULL || objs[i]->in_table != 2) continue;
+            objs[i]->in_table = 1;
+            tr__wbuf_t w;
+            size_t len;
+            tr__wbuf_init(&w, 16);
+            tr__wbuf_u64(&w, tag);
+            tr__wbuf_u64(&w, objs[i]->id);
+            void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
+            if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+            else tr__comm_send(rt->comm, objs[i]->owner, m, len);
+        }
+        tr_status_t rst = tr__rpc_wait(&r);
+        if (rst != TR_OK && st == TR_OK) {
+            st = rst;
+            tr__set_error("an object's owner refused the borrow: %s", tr_status_string(rst));
+        }
+    }
+    if (st != TR_OK) {
+        pthread_mutex_lock(&rt->lock);
+        for (int i = 0; i < n; i++) if (objs[i]) { tr__obj_unref_locked(objs[i]); objs[i] = NULL; }
+        pthread_mutex_unlock(&rt->lock);
+    }
+    return st;
+}
+
 /* ----------------------------------------------------------------- views */
+
+static tr__view_t *view_of(tr_buf_h buf) { return tr__handle_get((uint64_t)(uintptr_t)buf, TR__HANDLE_BUF); }
 
 const void *tr_buf_data(tr_buf_h buf)
 {
-    tr__blob_t *b = tr__handle_get((uint64_t)(uintptr_t)buf, TR__HANDLE_BUF);
-    return b ? b->data : NULL;
+    tr__view_t *v = view_of(buf);
+    return v ? v->blob->data : NULL;
 }
 
 size_t tr_buf_size(tr_buf_h buf)
 {
-    tr__blob_t *b = tr__handle_get((uint64_t)(uintptr_t)buf, TR__HANDLE_BUF);
-    return b ? b->size : 0;
+    tr__view_t *v = view_of(buf);
+    return v ? v->blob->size : 0;
+}
+
+size_t tr_buf_num_refs(tr_buf_h buf)
+{
+    tr__view_t *v = view_of(buf);
+    return v && v->obj ? (size_t)v->obj->ninner : 0;
+}
+
+tr_status_t tr_buf_refs(tr_buf_h buf, tr_ref_h *refs_p, size_t n)
+{
+    if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;
+    tr__view_t *v = view_of(buf);
+    if (v == NULL || (refs_p == NULL && n > 0)) return TR_ERR_INVALID_ARG;
+    size_t have = v->obj ? (size_t)v->obj->ninner : 0;
+    if (n > have) {
+        tr__set_error("the object contains %zu refs, not %zu", have, n);
+        return TR_ERR_INVALID_ARG;
+    }
+    if (n == 0) return TR_OK;
+    tr__obj_t *o = v->obj, **objs = malloc(sizeof(*objs) * n);
+    if (objs == NULL) return TR_ERR_NO_MEMORY;
+    tr_status_t st = TR_OK;
+    if (o->inner) {
+        pthread_mutex_lock(&tr__rt->lock);
+        for (size_t i = 0; i < n; i++) { objs[i] = o->inner[i]; objs[i]->refcnt++; }
+        pthread_mutex_unlock(&tr__rt->lock);
+    } else if ((st = tr__borrow(o->irefs, (int)n, objs)) != TR_OK) {
+        free(objs);   /* tr__borrow dropped what it took */
+        return st;
+    }
+    size_t made = 0;
+    for (; made < n; made++)
+        if ((st = tr__ref_new(objs[made], &refs_p[made])) != TR_OK) break;
+    if (st != TR_OK) {
+        for (size_t i = 0; i < made; i++) tr__handle_free((uint64_t)(uintptr_t)refs_p[i], TR__HANDLE_REF);
+        pthread_mutex_lock(&tr__rt->lock);
+        for (size_t i = 0; i < n; i++) tr__obj_unref_locked(objs[i]);
+        pthread_mutex_unlock(&tr__rt->lock);
+    }
+    free(objs);
+    return st;
 }
 
 tr_status_t tr_buf_release(tr_buf_h buf)
 {
-    tr__blob_t *b = tr__handle_free((uint64_t)(uintptr_t)buf, TR__HANDLE_BUF);
-    if (b == NULL) return TR_ERR_INVALID_ARG;
-    tr__blob_unref(b);
+    tr__view_t *v = tr__handle_free((uint64_t)(uintptr_t)buf, TR__HANDLE_BUF);
+    if (v == NULL) return TR_ERR_INVALID_ARG;
+    tr__view_free(v);
     return TR_OK;
 }

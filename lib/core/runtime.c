@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 tr__rt_t *tr__rt;
 _Atomic int tr__state;
@@ -27,7 +28,11 @@ static void on_recv(void *arg, const void *msg, size_t len)
     case TR__MSG_TASK:   tr__recv_task(msg, len); break;
     case TR__MSG_RESULT: tr__recv_result(msg, len); break;
     case TR__MSG_CANCEL: tr__recv_cancel(msg, len); break;
-    case TR__MSG_FREE:   tr__recv_free(msg, len); break;
+    case TR__MSG_FREE: case TR__MSG_BORROW: case TR__MSG_UNBORROW: case TR__MSG_STATE:
+    case TR__MSG_LOCATE: case TR__MSG_ADD_LOC: case TR__MSG_DROP_LOC: case TR__MSG_PIN:
+    case TR__MSG_UNPIN: case TR__MSG_REPLY:
+        tr__proto_recv(h.type, msg, len);
+        break;
     case TR__MSG_SHUTDOWN:
         if ((int)h.src != 0) { tr__warn("dropped a shutdown message from rank %u (only the driver sends it)", h.src); break; }
         pthread_mutex_lock(&tr__rt->lock);
@@ -46,16 +51,70 @@ static void on_peer_failed(void *arg, int rank, tr_status_t why)
     tr__debug("rank %d is unreachable", rank);
 }
 
-static size_t arena_bytes(const tr__boot_t *b)
+/* This rank's share of the node's object-store cap: TASKRAY_OBJECT_STORE_BYTES
+ * (default 30 % of physical memory) split among the node's ranks, never
+ * more than 90 % of what /dev/shm has free. */
+static size_t store_bytes(const tr__boot_t *b)
 {
-    int64_t want = tr__env_i64("TASKRAY_ARENA_BYTES", 1ll << 30, 1ll << 20, 1ll << 46);
+    int nlocal = b->local_size ? b->local_size : 1;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    int64_t node = pages > 0 && psize > 0 ? (int64_t)pages * psize / 10 * 3 : 4ll << 30;
+    const char *legacy = getenv("TASKRAY_ARENA_BYTES");   /* 0.1 name: per rank */
+    int64_t share;
+    if (getenv("TASKRAY_OBJECT_STORE_BYTES") == NULL && legacy != NULL)
+        share = tr__env_i64("TASKRAY_ARENA_BYTES", 1ll << 30, 1ll << 20, 1ll << 46);
+    else
+        share = tr__env_i64("TASKRAY_OBJECT_STORE_BYTES", node, 1ll << 20, 1ll << 50) / nlocal;
     struct statvfs sv;
-    if (getenv("TASKRAY_ARENA_BYTES") == NULL && statvfs("/dev/shm", &sv) == 0) {
-        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-        uint64_t share = avail / (uint64_t)(b->local_size ? b->local_size : 1) / 10 * 9;
-        if (share < (uint64_t)want) want = (int64_t)(share > (16u << 20) ? share : (16u << 20));
+    if (statvfs("/dev/shm", &sv) == 0) {
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / (uint64_t)nlocal / 10 * 9;
+        if ((uint64_t)share > avail) {
+            tr__info("object store: %" PRId64 " bytes per rank asked, /dev/shm leaves %" PRIu64, share, avail);
+            share = (int64_t)(avail > (16u << 20) ? avail : (16u << 20));
+        }
     }
-    return (size_t)want;
+    return (size_t)share;
+}
+
+/* Ranks of one host in different TASKRAY_NODE_ID groups are separate nodes
+ * to taskray; UCX must then not use shared memory between them, or the
+ * cross-node path would not be the real one. */
+static void simulated_nodes(tr__rt_t *rt)
+{
+    if (getenv("TASKRAY_NODE_ID") == NULL || rt->boot.nnodes < 2) return;
+    rt->sim_nodes = 1;
+    if (getenv("UCX_TLS") == NULL) {
+        setenv("UCX_TLS", "^sm", 0);
+        tr__debug("TASKRAY_NODE_ID: UCX_TLS=^sm (network transports between simulated nodes)");
+    }
+}
+
+void tr__rt_stats(tr_object_store_stats_t *st)
+{
+    tr__rt_t *rt = tr__rt;
+    memset(st, 0, sizeof(*st));
+    tr__store_stats(&rt->store, st);
+    pthread_mutex_lock(&rt->lock);
+    st->owned_objects = (uint64_t)rt->n_owned;
+    st->borrowed_objects = (uint64_t)rt->n_borrowed;
+    st->lineage_bytes = rt->lineage_bytes;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void print_summary(tr__rt_t *rt)
+{
+    tr_object_store_stats_t s;
+    tr__rt_stats(&s);
+    fprintf(stderr,
+            "taskray summary: rank %d: tasks submitted %" PRIu64 " run %" PRIu64 "; object store: capacity %" PRIu64
+            " used %" PRIu64 " objects %" PRIu64 " (primary %" PRIu64 ", secondary %" PRIu64 "), spilled %" PRIu64
+            " bytes in %" PRIu64 " objects, spills %" PRIu64 " (%" PRIu64 " bytes), restores %" PRIu64 " (%" PRIu64
+            " bytes), evictions %" PRIu64 ", fetches %" PRIu64 " (%" PRIu64 " bytes), owned %" PRIu64 ", borrowed %" PRIu64
+            ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 "\n",
+            rt->rank, rt->tasks_submitted, atomic_load(&rt->tasks_run), s.capacity_bytes, s.used_bytes, s.num_objects,
+            s.num_primary, s.num_secondary, s.spilled_bytes, s.spilled_objects, s.spills, s.spill_bytes_total,
+            s.restores, s.restore_bytes_total, s.evictions, s.fetches, s.fetch_bytes_total, s.owned_objects,
+            s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0);
 }
 
 static tr_status_t check_tables(tr__rt_t *rt)
@@ -100,10 +159,17 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
         rt->mine.nres = 0;
     }
     rt->inline_max = (size_t)tr__env_i64("TASKRAY_INLINE_MAX", 65536, 0, 1ll << 30);
-    if ((st = tr__arena_create(&rt->arena, rt->boot.job_id, rt->rank, arena_bytes(&rt->boot))) != TR_OK) return st;
+    rt->fetch_chunk = (size_t)tr__env_i64("TASKRAY_FETCH_CHUNK", 8ll << 20, 4096, 1ll << 32);
+    rt->max_lineage = (uint64_t)tr__env_i64("TASKRAY_MAX_LINEAGE_BYTES", 256ll << 20, 0, 1ll << 50);
+    int encrypt = (int)tr__env_i64("TASKRAY_SPILL_ENCRYPT", 0, 0, 1);
+    if ((st = tr__store_init(&rt->store, rt->boot.job_id, rt->rank, store_bytes(&rt->boot),
+                             getenv("TASKRAY_SPILL_DIR"), encrypt)) != TR_OK) return st;
+    rt->store.evicted = tr__store_evicted;
+    simulated_nodes(rt);
     if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
-    if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->held, 64) != 0) return TR_ERR_NO_MEMORY;
+    if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->objs, 1024) != 0 ||
+        tr__hmap_init(&rt->rpcs, 64) != 0) return TR_ERR_NO_MEMORY;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
     uint64_t spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
     if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine, spin_ns)) != TR_OK) return st;
@@ -113,7 +179,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     atomic_store(&tr__state, 1);
     if (rt->size > 1) {
         tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
-        if ((st = tr__comm_create(&rt->boot, rt->arena.base, rt->arena.size, spin_ns, &cb, &rt->comm)) != TR_OK) return st;
+        if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, &cb, &rt->comm)) != TR_OK) return st;
     }
     return TR_OK;
 }
@@ -122,7 +188,12 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
 static void drop_handle(tr__handle_kind_t kind, void *ptr)
 {
     if (kind == TR__HANDLE_BUF) {
-        tr__blob_unref(ptr);
+        tr__view_free(ptr);
+        return;
+    }
+    if (kind == TR__HANDLE_OBJECT) {   /* created, never sealed */
+        tr__blob_unref(*(tr__blob_t **)ptr);
+        free(ptr);
         return;
     }
     pthread_mutex_lock(&tr__rt->lock);
@@ -136,11 +207,10 @@ static void runtime_free(tr__rt_t *rt, int clean)
     if (rt->comm) tr__comm_destroy(rt->comm);
     rt->comm = NULL;
     tr__handle_release_all(drop_handle);
-    for (size_t i = 0; rt->held.vals && i <= rt->held.mask; i++)
-        if (rt->held.vals[i]) tr__blob_unref(rt->held.vals[i]);
-    tr__hmap_destroy(&rt->held);
     tr__hmap_destroy(&rt->specs);
-    tr__arena_destroy(&rt->arena);
+    tr__hmap_destroy(&rt->objs);
+    tr__hmap_destroy(&rt->rpcs);
+    tr__store_destroy(&rt->store);
     tr__sched_destroy(&rt->sched);
     tr__boot_finalize(&rt->boot, clean);
     pthread_mutex_destroy(&rt->lock);
@@ -215,6 +285,7 @@ tr_status_t tr_finalize(void)
     if (rt->mode == TR_MODE_DRIVER && rt->rank == 0 && rt->size > 1) send_shutdown(rt);
 
     tr_status_t st = tr__boot_barrier(&rt->boot);   /* everyone still serves here */
+    if (tr__env_i64("TASKRAY_SUMMARY", 0, 0, 1)) print_summary(rt);
     atomic_store(&tr__state, 2);
     tr__pool_stop(&rt->pool);
     if (rt->comm) {

@@ -16,9 +16,8 @@
 enum { OUT_OK = 0, OUT_FAIL = 1, OUT_RETRY = 2, OUT_CANCELLED = 3 };
 
 typedef struct tr__val {
-    tr__blob_t *blob;
+    tr__blob_t *blob;     /* inline value, or NULL: stored on @holder */
     int         holder;
-    uint64_t    off;
     size_t      size;
 } tr__val_t;
 
@@ -56,50 +55,34 @@ static struct tr_task *task_new(uint64_t id, const tr__fn_t *fn, int owner, int 
     t->ctx_id = attempt ? tr__hash2(id, (uint64_t)attempt) : id;
     t->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*t->args));
     t->rets = calloc((size_t)nret, sizeof(*t->rets));
-    atomic_init((_Atomic int *)&t->fetches, 0);
     if (t->args == NULL || t->rets == NULL) { tr__task_free(t); return NULL; }
     return t;
 }
 
-static void fetch_done(void *arg, tr_status_t st)
+/* On the executor thread, before the function runs: stored arguments are
+ * pinned where they are (own store, a same-node peer's: no copy) or pulled
+ * from another node.  A failure fails the task with the reason. */
+void tr__task_resolve_args(struct tr_task *t)
 {
-    struct tr_task *t = arg;
-    if (st != TR_OK) t->fetch_status = st;   /* loop thread only */
-    /* the last one queues the task; an executor fails it if a read failed */
-    if (atomic_fetch_sub((_Atomic int *)&t->fetches, 1) == 1) {
-        if (t->fetch_status != TR_OK && t->fail_msg == NULL)
-            tr__task_failmsg(t, "reading an argument from another node failed");
-        tr__pool_push(&tr__rt->pool, t);
+    for (int i = 0; i < t->nargs && t->fetch_status == TR_OK; i++) {
+        tr__xarg_t *a = &t->args[i];
+        if (a->kind != TR__VAL_REF || a->blob != NULL) continue;
+        tr__blob_t *b = NULL;
+        tr_status_t st = tr__read_stored(a->owner, a->id, a->hint, &b);
+        if (st != TR_OK) {
+            tr__task_failmsg(t, "cannot read argument %d (owned by rank %d): %s", i, a->owner, tr_last_error());
+            t->fetch_status = st;
+            return;
+        }
+        if (b->size != a->size) {
+            tr__task_failmsg(t, "argument %d has %zu bytes, the owner announced %zu", i, b->size, a->size);
+            tr__blob_unref(b);
+            t->fetch_status = TR_ERR_PROTOCOL;
+            return;
+        }
+        a->blob = b;
+        a->data = b->data;
     }
-}
-
-/* Point argument @i at a value held in rank @holder's arena. */
-static tr_status_t arg_from_loc(struct tr_task *t, int i, int holder, uint64_t off, size_t size)
-{
-    tr__rt_t *rt = tr__rt;
-    if (holder == rt->rank) {
-        t->args[i].data = (char *)rt->arena.base + off;
-    } else if (rt->boot.node_of[holder] == rt->boot.node_of[rt->rank]) {
-        const char *base = tr__peer_arena(holder);
-        if (base == NULL) return TR_ERR_OBJECT_LOST;
-        t->args[i].data = base + off;
-    } else {
-        tr__blob_t *b = tr__blob_heap(size);
-        if (b == NULL) return TR_ERR_NO_MEMORY;
-        t->args[i].blob = b;
-        t->args[i].data = b->data;
-        atomic_fetch_add((_Atomic int *)&t->fetches, 1);
-        tr__comm_get(rt->comm, holder, off, b->data, size, fetch_done, t);
-    }
-    t->args[i].size = size;
-    return TR_OK;
-}
-
-/* Start a task once its arguments are readable (the +1 guard keeps the
- * count from reaching zero while fetches are still being posted). */
-static void task_start(struct tr_task *t)
-{
-    fetch_done(t, TR_OK);
 }
 
 /* --------------------------------------------------------- owner side */
@@ -146,7 +129,7 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
     switch (outcome) {
     case OUT_OK:
         for (int i = 0; i < s->nret; i++) {
-            tr__obj_set_ready_locked(s->rets[i], vals[i].blob, vals[i].holder, vals[i].off, vals[i].size);
+            tr__obj_set_ready_locked(s->rets[i], vals[i].blob, vals[i].holder, vals[i].size);
             vals[i].blob = NULL;  /* the object owns it now */
         }
         spec_done_locked(s);
@@ -176,6 +159,13 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
     }
 }
 
+/* A holder of @o's value for a reader on @target's node: one there if any. */
+static int best_holder(const tr__obj_t *o, int target)
+{
+    for (int i = 0; i < o->nlocs; i++) if (tr__same_node(o->locs[i], target)) return o->locs[i];
+    return o->holder;
+}
+
 static void send_task(tr__spec_t *s, int target)
 {
     tr__rt_t *rt = tr__rt;
@@ -196,20 +186,20 @@ static void send_task(tr__spec_t *s, int target)
     for (int i = 0; i < s->nargs; i++) {
         tr__obj_t *o = s->args[i].obj;
         tr__blob_t *b = o ? o->blob : s->args[i].blob;
-        if (b != NULL && b->kind == TR__BLOB_ARENA) {
-            tr__wbuf_u8(&w, TR__VAL_LOC);
-            tr__wbuf_u32(&w, (uint32_t)rt->rank);
-            tr__wbuf_u64(&w, b->off);
-            tr__wbuf_u64(&w, b->size);
+        if (s->args[i].borrow) {
+            tr__wbuf_u8(&w, TR__VAL_BORROW);
+            tr__wbuf_u32(&w, (uint32_t)o->owner);
+            tr__wbuf_u64(&w, o->id);
         } else if (b != NULL) {
             tr__wbuf_u8(&w, TR__VAL_INLINE);
             tr__wbuf_u64(&w, b->size);
             tr__wbuf_put(&w, b->data, b->size);
         } else {
-            tr__wbuf_u8(&w, TR__VAL_LOC);
-            tr__wbuf_u32(&w, (uint32_t)o->holder);
-            tr__wbuf_u64(&w, o->off);
+            tr__wbuf_u8(&w, TR__VAL_REF);
+            tr__wbuf_u32(&w, (uint32_t)o->owner);
+            tr__wbuf_u64(&w, o->id);
             tr__wbuf_u64(&w, o->size);
+            tr__wbuf_u32(&w, (uint32_t)best_holder(o, target));
         }
     }
     void *m = tr__wbuf_finish(&w, TR__MSG_TASK, (uint32_t)rt->rank, rt->boot.job_id, &len);
@@ -231,19 +221,21 @@ static void run_here(tr__spec_t *s)
         return;
     }
     t->req = s->req;
-    atomic_store((_Atomic int *)&t->fetches, 1);
     for (int i = 0; i < s->nargs; i++) {
         tr__obj_t *o = s->args[i].obj;
         tr__blob_t *b = o ? o->blob : s->args[i].blob;
-        if (b) {
+        tr__xarg_t *a = &t->args[i];
+        if (s->args[i].borrow) {
+            a->kind = TR__VAL_BORROW; a->owner = o->owner; a->id = o->id;
+        } else if (b) {
             tr__blob_ref(b);
-            t->args[i].blob = b; t->args[i].data = b->data; t->args[i].size = b->size;
-        } else if (arg_from_loc(t, i, o->holder, o->off, o->size) != TR_OK) {
-            tr__task_failmsg(t, "cannot read argument %d from rank %d", i, o->holder);
-            t->fetch_status = TR_ERR_OBJECT_LOST;
+            a->kind = TR__VAL_INLINE; a->blob = b; a->data = b->data; a->size = b->size;
+        } else {   /* pinned by the executor before the task runs */
+            a->kind = TR__VAL_REF; a->owner = o->owner; a->id = o->id; a->size = o->size;
+            a->hint = best_holder(o, rt->rank);
         }
     }
-    task_start(t);
+    tr__pool_push(&rt->pool, t);
 }
 
 static void dispatch_locked(tr__spec_t *s)
@@ -253,7 +245,7 @@ static void dispatch_locked(tr__spec_t *s)
     s->target = -1;
     for (int i = 0; i < s->nargs; i++) {
         tr__obj_t *o = s->args[i].obj;
-        if (o == NULL || o->state != TR__OBJ_FAILED) continue;
+        if (o == NULL || s->args[i].borrow || o->state != TR__OBJ_FAILED) continue;
         snprintf(buf, sizeof(buf), "task '%s' was not run because its argument %d failed: %s",
                  spec_name(s), i, o->err_msg ? o->err_msg : tr_status_string(o->err));
         spec_fail_locked(s, o->err, o->err_rank, buf);
@@ -343,8 +335,12 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                 tr__set_error("argument %d: NULL data with size %zu", i, a->u.bytes.size);
                 st = TR_ERR_INVALID_ARG; goto err;
             }
-            if ((b = tr__blob_for(a->u.bytes.size)) == NULL) goto err;
+            if ((b = tr__blob_for(a->u.bytes.size, &st)) == NULL) goto err;
             if (a->u.bytes.size) memcpy(b->data, a->u.bytes.data, a->u.bytes.size);
+            if (b->kind == TR__BLOB_ARENA) {   /* a large value: an object of the spec's */
+                if ((st = tr__put_obj(b, NULL, 0, &s->args[i].obj)) != TR_OK) goto err;
+                b = NULL;
+            }
             break;
         case TR_ARG_KIND_I64:
             if ((b = tr__blob_heap(8)) == NULL) goto err;
@@ -355,6 +351,7 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
             memcpy(b->data, &a->u.f64, 8);
             break;
         case TR_ARG_KIND_REF:
+        case TR_ARG_KIND_BORROW:
             if (tr__ref_obj(a->u.ref) == NULL) {
                 tr__set_error("argument %d is a released or invalid ref", i);
                 st = TR_ERR_REF_RELEASED; goto err;
@@ -390,9 +387,10 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
         o->producer = s;
         o->holder = -1;
         s->rets[i] = o;
+        tr__obj_publish_locked(o);
     }
     for (int i = 0; i < nargs; i++) {
-        if (args[i].kind != TR_ARG_KIND_REF) continue;
+        if (args[i].kind != TR_ARG_KIND_REF && args[i].kind != TR_ARG_KIND_BORROW) continue;
         tr__obj_t *o = tr__ref_obj(args[i].u.ref);
         if (o == NULL) {   /* released by another thread meanwhile */
             pthread_mutex_unlock(&rt->lock);
@@ -401,7 +399,8 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
         }
         o->refcnt++;
         s->args[i].obj = o;
-        if (o->state != TR__OBJ_PENDING) continue;
+        s->args[i].borrow = args[i].kind == TR_ARG_KIND_BORROW;
+        if (s->args[i].borrow || o->state != TR__OBJ_PENDING) continue;
         if (o->ndeps == o->capdeps) {
             int cap = o->capdeps ? o->capdeps * 2 : 4;
             tr__spec_t **d = realloc(o->deps, sizeof(*d) * (size_t)cap);
@@ -413,6 +412,7 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
     }
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
+    rt->tasks_submitted++;
     if (s->unresolved == 0) dispatch_locked(s);
     pthread_mutex_unlock(&rt->lock);
     memcpy(refs_p, refs, sizeof(tr_ref_h) * (size_t)nret);
@@ -481,13 +481,29 @@ out:
 
 /* ------------------------------------------------------- task outcome */
 
+/* Large returns become primary copies in this rank's store, under the ids
+ * the owner gave the return objects; small ones travel inline. */
+static tr_status_t store_returns(struct tr_task *t)
+{
+    for (int i = 0; i < t->nret; i++) {
+        tr__blob_t *b = t->rets[i];
+        if (b->kind != TR__BLOB_ARENA) continue;
+        tr_status_t st = tr__store_insert(&tr__rt->store, tr__hash2(t->id, (uint64_t)i + 1), t->owner, 1, b);
+        if (st != TR_OK) return st;
+    }
+    return TR_OK;
+}
+
 static void apply_local_result(struct tr_task *t, int outcome, const char *msg)
 {
     tr__rt_t *rt = tr__rt;
     tr__val_t vals[TR_MAX_RETURNS];
     for (int i = 0; i < t->nret; i++) {
-        vals[i].blob = t->rets[i]; vals[i].holder = rt->rank; vals[i].off = 0;
-        vals[i].size = t->rets[i] ? t->rets[i]->size : 0;
+        tr__blob_t *b = t->rets[i];
+        vals[i].holder = rt->rank;
+        vals[i].size = b ? b->size : 0;
+        vals[i].blob = b && b->kind != TR__BLOB_ARENA ? b : NULL;
+        if (b && b->kind == TR__BLOB_ARENA) tr__blob_unref(b);   /* the store holds it */
         t->rets[i] = NULL;
     }
     pthread_mutex_lock(&rt->lock);
@@ -521,14 +537,8 @@ static void send_result(struct tr_task *t, int outcome, const char *msg)
     for (int i = 0; outcome == OUT_OK && i < t->nret; i++) {
         tr__blob_t *b = t->rets[i];
         if (b->kind == TR__BLOB_ARENA) {
-            tr__wbuf_u8(&w, TR__VAL_LOC);
-            tr__wbuf_u32(&w, (uint32_t)rt->rank);
-            tr__wbuf_u64(&w, b->off);
+            tr__wbuf_u8(&w, TR__VAL_REF);
             tr__wbuf_u64(&w, b->size);
-            pthread_mutex_lock(&rt->lock);      /* held for the owner until it frees */
-            tr__hmap_put(&rt->held, b->off, b);
-            pthread_mutex_unlock(&rt->lock);
-            t->rets[i] = NULL;
         } else {
             tr__wbuf_u8(&w, TR__VAL_INLINE);
             tr__wbuf_u64(&w, b->size);
@@ -554,6 +564,10 @@ void tr__task_finish(struct tr_task *t, tr_status_t st)
                 break;
             }
         }
+        if (outcome == OUT_OK && (st = store_returns(t)) != TR_OK) {
+            outcome = OUT_FAIL;
+            msg = "out of memory storing its results";
+        }
     } else if (msg == NULL && outcome == OUT_FAIL) {
         snprintf(fallback, sizeof(fallback), "it returned '%s'", tr_status_string(st));
         msg = fallback;
@@ -573,14 +587,6 @@ static void reply_failed(int owner, uint64_t id, uint32_t attempt, const char *w
     put_result_head(&w, id, attempt, OUT_FAIL, why, 0);
     void *m = tr__wbuf_finish(&w, TR__MSG_RESULT, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
     if (m) tr__comm_send(tr__rt->comm, owner, m, len);
-}
-
-static int loc_ok(int holder, uint64_t off, uint64_t size)
-{
-    tr__rt_t *rt = tr__rt;
-    if (holder < 0 || holder >= rt->size) return 0;
-    uint64_t cap = holder == rt->rank ? rt->arena.size : tr__comm_arena_size(rt->comm, holder);
-    return off <= cap && size <= cap - off;
 }
 
 void tr__recv_task(const void *msg, size_t len)
@@ -617,32 +623,32 @@ void tr__recv_task(const void *msg, size_t len)
     if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
     t->msgbuf = copy;
     t->req = req;
-    atomic_store((_Atomic int *)&t->fetches, 1);
     for (int i = 0; i < nargs && !r.bad; i++) {
-        uint8_t kind = tr__rbuf_u8(&r);
-        if (kind == TR__VAL_INLINE) {
+        tr__xarg_t *a = &t->args[i];
+        a->kind = tr__rbuf_u8(&r);
+        if (a->kind == TR__VAL_INLINE) {
             uint64_t size = tr__rbuf_u64(&r);
             const void *d = (size <= len) ? tr__rbuf_get(&r, (size_t)size) : (r.bad = true, NULL);
-            t->args[i].data = d; t->args[i].size = (size_t)size;
-        } else if (kind == TR__VAL_LOC) {
-            int holder = (int)tr__rbuf_u32(&r);
-            uint64_t off = tr__rbuf_u64(&r), size = tr__rbuf_u64(&r);
-            if (r.bad || !loc_ok(holder, off, size)) { r.bad = true; break; }
-            if (arg_from_loc(t, i, holder, off, (size_t)size) != TR_OK) {
-                tr__task_failmsg(t, "cannot read argument %d from rank %d", i, holder);
-                t->fetch_status = TR_ERR_OBJECT_LOST;
+            a->data = d; a->size = (size_t)size;
+        } else if (a->kind == TR__VAL_REF || a->kind == TR__VAL_BORROW) {
+            a->owner = (int)tr__rbuf_u32(&r);
+            a->id = tr__rbuf_u64(&r);
+            if (a->kind == TR__VAL_REF) {
+                a->size = (size_t)tr__rbuf_u64(&r);
+                a->hint = (int)tr__rbuf_u32(&r);
+                if (a->hint < 0 || a->hint >= tr__rt->size) r.bad = true;
             }
+            if (a->owner < 0 || a->owner >= tr__rt->size) r.bad = true;
         } else {
             r.bad = true;
         }
     }
     if (r.bad) {
-        /* a fetch may already be in flight: let it land, then fail the task */
         tr__warn("malformed arguments in a task message from rank %u", h.src);
         tr__task_failmsg(t, "the task message was malformed");
         t->fetch_status = TR_ERR_PROTOCOL;
     }
-    task_start(t);
+    tr__pool_push(&tr__rt->pool, t);
 }
 
 void tr__recv_result(const void *msg, size_t len)
@@ -671,11 +677,10 @@ void tr__recv_result(const void *msg, size_t len)
             if (d == NULL) { r.bad = true; break; }
             if ((vals[nv].blob = tr__blob_heap((size_t)size)) == NULL) { r.bad = true; break; }
             memcpy(vals[nv].blob->data, d, (size_t)size);
-        } else if (kind == TR__VAL_LOC) {
-            vals[nv].holder = (int)tr__rbuf_u32(&r);
-            vals[nv].off = tr__rbuf_u64(&r);
+        } else if (kind == TR__VAL_REF) {
+            vals[nv].holder = (int)h.src;
             vals[nv].size = (size_t)tr__rbuf_u64(&r);
-            if (r.bad || !loc_ok(vals[nv].holder, vals[nv].off, vals[nv].size)) { r.bad = true; break; }
+            if (r.bad) break;
         } else {
             r.bad = true;
         }
@@ -710,16 +715,3 @@ void tr__recv_cancel(const void *msg, size_t len)
     tr__task_finish(t, TR_ERR_TASK_CANCELLED);
 }
 
-void tr__recv_free(const void *msg, size_t len)
-{
-    tr__rt_t *rt = tr__rt;
-    tr__wire_hdr_t h;
-    tr__rbuf_t r;
-    tr__wire_open(msg, len, &h, &r);
-    uint64_t off = tr__rbuf_u64(&r);
-    pthread_mutex_lock(&rt->lock);
-    tr__blob_t *b = r.bad ? NULL : tr__hmap_del(&rt->held, off);
-    pthread_mutex_unlock(&rt->lock);
-    if (b == NULL) { tr__warn("dropped a free message from rank %u for an object not held here", h.src); return; }
-    tr__blob_unref(b);
-}

@@ -1,8 +1,9 @@
 /*
- * Object store, issue-2 scope: a per-rank shared-memory arena that ranks of
- * the same node map read-only (zero-copy gets), a first-fit allocator over
- * it, and blobs: reference-counted immutable values, on the heap (small,
- * inline values) or in the arena (large ones).
+ * Object store: a per-rank shared-memory arena that ranks of the same node
+ * map read-only (zero-copy gets), a first-fit allocator over it, blobs
+ * (reference-counted immutable values, on the heap for small inline values
+ * or in the arena for large ones), and the table of objects this rank holds
+ * a copy of, with eviction and spilling when the arena is full.
  */
 #ifndef TR_STORE_H
 #define TR_STORE_H
@@ -63,5 +64,73 @@ tr__blob_t *tr__blob_arena(tr__arena_t *a, size_t size);     /* NULL when the ar
 tr__blob_t *tr__blob_ext(const void *data, size_t size, tr__blob_release_fn rel, void *arg);
 static inline void tr__blob_ref(tr__blob_t *b) { atomic_fetch_add_explicit(&b->refcnt, 1, memory_order_relaxed); }
 void        tr__blob_unref(tr__blob_t *b);
+
+/* --------------------------------------------------------- stored objects */
+#include "store/spill.h"
+
+/*
+ * One copy of an object in this rank's store, keyed by object id.  The
+ * store holds one reference on the blob; anyone else holding one pins it
+ * (a view, a running task, a remote reader's pin).  Only unpinned copies are
+ * evicted (secondary) or spilled (primary).  An arena blob of a stored
+ * object is reachable only through this table, so a new pin is always taken
+ * under the store lock and "refcnt == 1" under it means unpinned.
+ */
+typedef struct tr__sobj {
+    uint64_t    id;
+    int         owner;
+    uint8_t     primary;   /* made here (put, task result); else fetched */
+    uint8_t     spilled;   /* bytes on disk, blob NULL */
+    uint8_t     corrupt;   /* the spill file failed its check */
+    tr__blob_t *blob;
+    size_t      size;
+    int         rpins;     /* remote readers' pins, each holds a blob ref */
+    uint64_t    last_use;
+} tr__sobj_t;
+
+typedef void (*tr__store_evict_fn)(void *arg, uint64_t id, int owner);
+
+typedef struct tr__store {
+    tr__arena_t        arena;
+    pthread_mutex_t    lock;          /* after rt->lock; before the arena lock */
+    tr__hmap_t         objs;          /* id -> tr__sobj_t */
+    tr__hmap_t         zombies;       /* freed objects still pinned by readers of the node */
+    tr__spill_t        spill;
+    int                spill_ready;   /* spill dir created (lazily, at the first spill) */
+    int                spill_encrypt;
+    char              *spill_base;    /* TASKRAY_SPILL_DIR or NULL */
+    uint64_t           job_id;
+    int                rank;
+    uint64_t           clock;
+    tr__store_evict_fn evicted;       /* called without the lock for dropped secondary copies */
+    void              *evicted_arg;
+    /* counters (under lock) */
+    uint64_t nprimary, nsecondary, spilled_objects, spilled_bytes;
+    uint64_t spills, spill_bytes, restores, restore_bytes, evictions, fetches, fetch_bytes;
+} tr__store_t;
+
+tr_status_t tr__store_init(tr__store_t *s, uint64_t job_id, int rank, size_t size,
+                           const char *spill_base, int spill_encrypt);
+void        tr__store_destroy(tr__store_t *s);
+/* An arena blob of @size bytes, making room by evicting and spilling.
+ * NULL with TR_ERR_OUT_OF_MEMORY (all pinned) or TR_ERR_OBJECT_TOO_LARGE. */
+tr__blob_t *tr__store_alloc(tr__store_t *s, size_t size, tr_status_t *st_p);
+/* Record a copy; the store takes its own reference on @b.  Replaces an
+ * older copy of the same id. */
+tr_status_t tr__store_insert(tr__store_t *s, uint64_t id, int owner, int primary, tr__blob_t *b);
+/* Pin the copy of @id, restoring it from disk when spilled: a new blob
+ * reference in *@b_p.  TR_ERR_OBJECT_LOST when not here, TR_ERR_OBJECT_CORRUPT. */
+tr_status_t tr__store_pin(tr__store_t *s, uint64_t id, tr__blob_t **b_p);
+/* Pin for a remote reader of the node: the arena offset and size. */
+tr_status_t tr__store_rpin(tr__store_t *s, uint64_t id, uint64_t *off_p, uint64_t *size_p);
+/* Drop a remote pin; -1 when there was none (bad peer input). */
+int         tr__store_runpin(tr__store_t *s, uint64_t id);
+int         tr__store_has(tr__store_t *s, uint64_t id);
+/* Drop the copy of @id (its object was freed); the memory returns once
+ * unpinned, the spill file is removed now.  -1 when not here, or when
+ * @owner >= 0 is not the object's owner (bad peer input). */
+int         tr__store_remove(tr__store_t *s, uint64_t id, int owner);
+void        tr__store_count_fetch(tr__store_t *s, size_t bytes);
+void        tr__store_stats(tr__store_t *s, tr_object_store_stats_t *st);
 
 #endif

@@ -1,0 +1,471 @@
+/*
+ * The object protocol between owners, borrowers and holders (Ray's
+ * ownership design, see doc/architecture.md):
+ *
+ *   borrower -> owner  BORROW (register and subscribe), UNBORROW
+ *   owner -> borrower  STATE (the object is done: inline value, or size and
+ *                      a holder, or the error; and the refs it contains)
+ *   reader -> owner    LOCATE (a copy for my node, or "pull it yourself"),
+ *                      ADD_LOC (I pulled a copy), DROP_LOC (I evicted mine)
+ *   reader -> holder   PIN (where is it in your arena), UNPIN
+ *   owner -> holder    FREE
+ *   any                REPLY to BORROW, LOCATE and PIN, matched by tag
+ *
+ * Every handler runs on the loop thread and treats the sender as untrusted:
+ * malformed or unexpected messages are dropped with a warning.
+ */
+#include "core/core.h"
+#include "comm/wire.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+/* ------------------------------------------------------------- replies */
+
+uint64_t tr__rpc_open(tr__rpc_t *r, int nreplies)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->done.m, NULL);
+    pthread_cond_init(&r->done.cv, NULL);
+    r->remaining = nreplies;
+    r->holder = -1;
+    pthread_mutex_lock(&tr__rt->lock);
+    uint64_t tag = ++tr__rt->rpc_seq;
+    if (nreplies > 0 && tr__hmap_put(&tr__rt->rpcs, tag, r) < 0) {
+        r->remaining = 0;
+        r->status = TR_ERR_NO_MEMORY;
+    }
+    if (r->remaining == 0) r->done.done = 1;
+    pthread_mutex_unlock(&tr__rt->lock);
+    return tag;
+}
+
+tr_status_t tr__rpc_wait(tr__rpc_t *r)
+{
+    if (tr__on_executor) tr__pool_block_enter();
+    tr_status_t st = tr__completion_wait(&r->done);
+    if (tr__on_executor) tr__pool_block_leave();
+    pthread_mutex_destroy(&r->done.m);
+    pthread_cond_destroy(&r->done.cv);
+    return st == TR_OK ? r->status : st;
+}
+
+static void rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+{
+    tr__rpc_t *r = tr__hmap_get(&tr__rt->rpcs, tag);
+    if (r == NULL) { tr__warn("dropped a reply with an unknown tag"); return; }
+    if (st != TR_OK && r->status == TR_OK) r->status = st;
+    r->holder = holder;
+    r->fetch = fetch;
+    r->off = off;
+    r->size = size;
+    if (--r->remaining > 0) return;
+    tr__hmap_del(&tr__rt->rpcs, tag);
+    tr__completion_done(&r->done, r->status);
+}
+
+void tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+{
+    pthread_mutex_lock(&tr__rt->lock);
+    rpc_reply_locked(tag, st, holder, fetch, off, size);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
+static void send_msg(int dst, tr__wbuf_t *w, int type)
+{
+    size_t len;
+    void *m = tr__wbuf_finish(w, (tr__msg_type_t)type, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
+    if (m == NULL) { tr__error("out of memory sending a message to rank %d", dst); return; }
+    tr__comm_send(tr__rt->comm, dst, m, len);
+}
+
+/* Answer @rank's request @tag; this rank's own requests are completed
+ * directly (rt->lock held). */
+static void reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+{
+    if (rank == tr__rt->rank) { rpc_reply_locked(tag, st, holder, fetch, off, size); return; }
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 40);
+    tr__wbuf_u64(&w, tag);
+    tr__wbuf_u32(&w, (uint32_t)(int32_t)st);
+    tr__wbuf_u32(&w, (uint32_t)(int32_t)holder);
+    tr__wbuf_u8(&w, (uint8_t)fetch);
+    tr__wbuf_u64(&w, off);
+    tr__wbuf_u64(&w, size);
+    send_msg(rank, &w, TR__MSG_REPLY);
+}
+
+void tr__send_ids(int dst, int type, const uint64_t *vals, int n)
+{
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 4 + 8 * (size_t)n);
+    tr__wbuf_u32(&w, (uint32_t)n);
+    for (int i = 0; i < n; i++) tr__wbuf_u64(&w, vals[i]);
+    send_msg(dst, &w, type);
+}
+
+/* ------------------------------------------------------- owner: state */
+
+static void send_state_locked(tr__obj_t *o, int dst)
+{
+    tr__wbuf_t w;
+    size_t msglen = o->err_msg ? strlen(o->err_msg) : 0;
+    tr__wbuf_init(&w, 64 + msglen + (o->blob ? o->blob->size : 0) + 12 * (size_t)o->ninner);
+    tr__wbuf_u64(&w, o->id);
+    tr__wbuf_u8(&w, o->state);
+    if (o->state == TR__OBJ_FAILED) {
+        tr__wbuf_u32(&w, (uint32_t)(int32_t)o->err);
+        tr__wbuf_u32(&w, (uint32_t)(int32_t)o->err_rank);
+        tr__wbuf_u32(&w, (uint32_t)msglen);
+        tr__wbuf_put(&w, o->err_msg, msglen);
+    } else {
+        tr__wbuf_u8(&w, o->stored);
+        tr__wbuf_u64(&w, o->size);
+        if (o->stored) tr__wbuf_u32(&w, (uint32_t)(o->nlocs ? o->locs[0] : o->holder));
+        else tr__wbuf_put(&w, o->blob ? o->blob->data : NULL, o->blob ? o->blob->size : 0);
+        tr__wbuf_u32(&w, (uint32_t)o->ninner);
+        for (int i = 0; i < o->ninner; i++) {
+            tr__wbuf_u32(&w, (uint32_t)o->inner[i]->owner);
+            tr__wbuf_u64(&w, o->inner[i]->id);
+        }
+    }
+    send_msg(dst, &w, TR__MSG_STATE);
+}
+
+void tr__notify_subs_locked(tr__obj_t *o)
+{
+    if (tr__rt->comm == NULL || atomic_load(&tr__state) != 1) return;
+    for (int i = 0; i < o->nsubs; i++) send_state_locked(o, o->subs[i]);
+    free(o->subs);
+    o->subs = NULL;
+    o->nsubs = 0;
+}
+
+static tr__obj_t *owned(uint64_t id)
+{
+    tr__obj_t *o = tr__hmap_get(&tr__rt->objs, id);
+    return o && o->owner == tr__rt->rank ? o : NULL;
+}
+
+static void recv_borrow(int src, tr__rbuf_t *r)
+{
+    uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
+    if (r->bad) { tr__warn("dropped a malformed borrow message from rank %d", src); return; }
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__obj_t *o = owned(id);
+    if (o == NULL) {
+        reply_to_locked(src, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        pthread_mutex_unlock(&tr__rt->lock);
+        return;
+    }
+    int i = 0;
+    for (; i < o->nborrowers && o->borrowers[i].rank != src; i++) {}
+    if (i == o->nborrowers) {
+        tr__borrower_t *b = realloc(o->borrowers, sizeof(*b) * (size_t)(i + 1));
+        int *s = realloc(o->subs, sizeof(*s) * (size_t)(o->nsubs + 1));
+        if (s) o->subs = s;
+        if (b == NULL || s == NULL) {
+            if (b) o->borrowers = b;
+            reply_to_locked(src, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+            pthread_mutex_unlock(&tr__rt->lock);
+            return;
+        }
+        o->borrowers = b;
+        b[i].rank = src;
+        b[i].count = 0;
+        o->nborrowers++;
+        if (o->state == TR__OBJ_PENDING) o->subs[o->nsubs++] = src;
+    }
+    o->borrowers[i].count++;
+    o->refcnt++;
+    reply_to_locked(src, tag, TR_OK, -1, 0, 0, 0);
+    if (o->state != TR__OBJ_PENDING) send_state_locked(o, src);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
+static void recv_unborrow(int src, uint64_t id)
+{
+    tr__obj_t *o = owned(id);
+    int i = 0;
+    for (; o && i < o->nborrowers && o->borrowers[i].rank != src; i++) {}
+    if (o == NULL || i == o->nborrowers) {
+        tr__warn("dropped a release from rank %d of object %016" PRIx64 " it does not borrow", src, id);
+        return;
+    }
+    if (--o->borrowers[i].count == 0) {
+        o->borrowers[i] = o->borrowers[--o->nborrowers];
+        for (int k = 0; k < o->nsubs; k++)
+            if (o->subs[k] == src) { o->subs[k] = o->subs[--o->nsubs]; break; }
+    }
+    tr__obj_unref_locked(o);
+}
+
+/* --------------------------------------------------- borrower: state */
+
+static void recv_state(int src, tr__rbuf_t *r)
+{
+    tr__rt_t *rt = tr__rt;
+    uint64_t id = tr__rbuf_u64(r);
+    uint8_t state = tr__rbuf_u8(r);
+    pthread_mutex_lock(&rt->lock);
+    tr__obj_t *o = tr__hmap_get(&rt->objs, id);
+    if (o == NULL || o->owner != src || o->state != TR__OBJ_PENDING) {
+        pthread_mutex_unlock(&rt->lock);   /* released meanwhile, or a repeat */
+        return;
+    }
+    if (state == TR__OBJ_FAILED) {
+        int32_t err = (int32_t)tr__rbuf_u32(r), erank = (int32_t)tr__rbuf_u32(r);
+        uint32_t mlen = tr__rbuf_u32(r);
+        const char *m = tr__rbuf_get(r, mlen);
+        if (!r->bad && err < 0 && err > -1000) {
+            char text[768];
+            snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m ? m : "");
+            tr__obj_set_failed_locked(o, (tr_status_t)err, erank, text);
+            pthread_mutex_unlock(&rt->lock);
+            return;
+        }
+    } else if (state == TR__OBJ_READY) {
+        uint8_t stored = tr__rbuf_u8(r);
+        uint64_t size = tr__rbuf_u64(r);
+        int holder = -1;
+        tr__blob_t *b = NULL;
+        if (stored) {
+            holder = (int)tr__rbuf_u32(r);
+            if (holder < 0 || holder >= rt->size) r->bad = true;
+        } else {
+            const void *d = size <= (uint64_t)(r->end - r->p) ? tr__rbuf_get(r, (size_t)size) : (r->bad = true, NULL);
+            if (!r->bad && (b = tr__blob_heap((size_t)size)) != NULL && size) memcpy(b->data, d, (size_t)size);
+            if (!r->bad && b == NULL) r->bad = true;
+        }
+        uint32_t ninner = tr__rbuf_u32(r);
+        tr__iref_t *irefs = NULL;
+        if (!r->bad && ninner > 0) {
+            if ((uint64_t)ninner * 12 > (uint64_t)(r->end - r->p) || (irefs = malloc(sizeof(*irefs) * ninner)) == NULL)
+                r->bad = true;
+            for (uint32_t i = 0; !r->bad && i < ninner; i++) {
+                irefs[i].owner = (int)tr__rbuf_u32(r);
+                irefs[i].id = tr__rbuf_u64(r);
+                if (irefs[i].owner < 0 || irefs[i].owner >= rt->size) r->bad = true;
+            }
+        }
+        if (!r->bad) {
+            o->stored = stored;
+            o->irefs = irefs;
+            o->ninner = (int)ninner;
+            tr__obj_set_ready_locked(o, b, holder, (size_t)size);
+            pthread_mutex_unlock(&rt->lock);
+            return;
+        }
+        free(irefs);
+        if (b) tr__blob_unref(b);
+    }
+    tr__warn("dropped a malformed object state from rank %d", src);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* ------------------------------------------------- owner: locations */
+
+static int has_loc(const tr__obj_t *o, int rank)
+{
+    for (int i = 0; i < o->nlocs; i++) if (o->locs[i] == rank) return 1;
+    return 0;
+}
+
+static void drop_loc_locked(tr__obj_t *o, int rank)
+{
+    for (int i = 0; i < o->nlocs; i++)
+        if (o->locs[i] == rank) { memmove(&o->locs[i], &o->locs[i + 1], sizeof(int) * (size_t)(o->nlocs - i - 1)); o->nlocs--; return; }
+}
+
+static int add_loc_locked(tr__obj_t *o, int rank)
+{
+    if (has_loc(o, rank)) return 0;
+    if (o->nlocs == o->caplocs) {
+        int cap = o->caplocs ? o->caplocs * 2 : 2;
+        int *l = realloc(o->locs, sizeof(int) * (size_t)cap);
+        if (l == NULL) return -1;
+        o->locs = l;
+        o->caplocs = cap;
+    }
+    o->locs[o->nlocs++] = rank;
+    return 0;
+}
+
+void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
+{
+    tr__rt_t *rt = tr__rt;
+    if (bad >= 0 && bad != reader) drop_loc_locked(o, bad);
+    if (bad == reader) drop_loc_locked(o, reader);
+    if (o->state != TR__OBJ_READY || !o->stored) {
+        reply_to_locked(reader, tag, TR_ERR_INVALID_ARG, -1, 0, 0, 0);
+        return;
+    }
+    int node = rt->boot.node_of[reader];
+    for (int i = 0; i < o->nlocs; i++)
+        if (rt->boot.node_of[o->locs[i]] == node) { reply_to_locked(reader, tag, TR_OK, o->locs[i], 0, 0, 0); return; }
+    if (o->nlocs == 0) {
+        reply_to_locked(reader, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        return;
+    }
+    for (tr__fetch_t *f = o->fetching; f; f = f->next) {
+        if (f->node != node) continue;
+        if (f->rank == reader) break;   /* the fetcher asks again: let it */
+        if (f->nwait == f->capwait) {
+            int cap = f->capwait ? f->capwait * 2 : 4;
+            int *wr = realloc(f->wait_rank, sizeof(int) * (size_t)cap);
+            if (wr) f->wait_rank = wr;
+            uint64_t *wt = wr ? realloc(f->wait_tag, sizeof(uint64_t) * (size_t)cap) : NULL;
+            if (wt == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+            f->wait_tag = wt;
+            f->capwait = cap;
+        }
+        f->wait_rank[f->nwait] = reader;
+        f->wait_tag[f->nwait++] = tag;
+        return;
+    }
+    int exists = 0;
+    for (tr__fetch_t *f = o->fetching; f; f = f->next) exists |= f->node == node;
+    if (!exists) {
+        tr__fetch_t *f = calloc(1, sizeof(*f));
+        if (f == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+        f->node = node;
+        f->rank = reader;
+        f->next = o->fetching;
+        o->fetching = f;
+    }
+    /* spread pulls over the copies there are */
+    int pick = o->locs[(size_t)(o->id + (uint64_t)reader) % (size_t)o->nlocs];
+    reply_to_locked(reader, tag, TR_OK, pick, 1, 0, 0);
+}
+
+/* @rank finished pulling a copy (@ok) or gave up: answer who waited. */
+void tr__fetched_locked(tr__obj_t *o, int rank, int ok)
+{
+    if (ok) add_loc_locked(o, rank);
+    for (tr__fetch_t **pp = &o->fetching, *f; (f = *pp) != NULL; pp = &f->next) {
+        if (f->rank != rank) continue;
+        *pp = f->next;
+        for (int i = 0; i < f->nwait; i++) {
+            if (ok) reply_to_locked(f->wait_rank[i], f->wait_tag[i], TR_OK, rank, 0, 0, 0);
+            else tr__locate_locked(o, f->wait_rank[i], f->wait_tag[i], -1);
+        }
+        free(f->wait_rank);
+        free(f->wait_tag);
+        free(f);
+        break;
+    }
+}
+
+static void recv_locate(int src, tr__rbuf_t *r)
+{
+    uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
+    int bad = (int32_t)tr__rbuf_u32(r);
+    if (r->bad || bad < -1 || bad >= tr__rt->size) { tr__warn("dropped a malformed locate message from rank %d", src); return; }
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__obj_t *o = owned(id);
+    if (o) tr__locate_locked(o, src, tag, bad);
+    else reply_to_locked(src, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
+static void recv_add_loc(int src, tr__rbuf_t *r)
+{
+    uint64_t id = tr__rbuf_u64(r);
+    uint8_t ok = tr__rbuf_u8(r);
+    if (r->bad) { tr__warn("dropped a malformed location message from rank %d", src); return; }
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__obj_t *o = owned(id);
+    if (o && o->stored) tr__fetched_locked(o, src, ok);
+    else if (ok && tr__rt->comm) tr__send_ids(src, TR__MSG_FREE, &id, 1);   /* freed meanwhile: drop the copy */
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
+/* --------------------------------------------------------- holder side */
+
+static void recv_pin(int src, tr__rbuf_t *r)
+{
+    uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
+    if (r->bad) { tr__warn("dropped a malformed pin message from rank %d", src); return; }
+    uint64_t off = 0, size = 0;
+    tr_status_t st = tr__store_rpin(&tr__rt->store, id, &off, &size);
+    pthread_mutex_lock(&tr__rt->lock);
+    reply_to_locked(src, tag, st, tr__rt->rank, 0, off, size);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
+static void recv_reply(int src, tr__rbuf_t *r)
+{
+    uint64_t tag = tr__rbuf_u64(r);
+    int32_t st = (int32_t)tr__rbuf_u32(r), holder = (int32_t)tr__rbuf_u32(r);
+    uint8_t fetch = tr__rbuf_u8(r);
+    uint64_t off = tr__rbuf_u64(r), size = tr__rbuf_u64(r);
+    if (r->bad || st > 0 || st < -1000 || holder < -1 || holder >= tr__rt->size) {
+        tr__warn("dropped a malformed reply from rank %d", src);
+        return;
+    }
+    if (st == TR_OK && size > 0 && holder >= 0) {   /* a PIN answer: the range must be in the arena */
+        uint64_t cap = holder == tr__rt->rank ? tr__rt->store.arena.size : tr__comm_arena_size(tr__rt->comm, holder);
+        if (off > cap || size > cap - off) { tr__warn("dropped a reply from rank %d naming bytes outside its arena", src); return; }
+    }
+    tr__rpc_reply(tag, (tr_status_t)st, holder, fetch, off, size);
+}
+
+void tr__store_evicted(void *arg, uint64_t id, int owner)
+{
+    (void)arg;
+    if (owner != tr__rt->rank && tr__rt->comm && atomic_load(&tr__state) == 1)
+        tr__send_ids(owner, TR__MSG_DROP_LOC, &id, 1);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+void tr__proto_recv(int type, const void *msg, size_t len)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wire_hdr_t h;
+    tr__rbuf_t r;
+    tr__wire_open(msg, len, &h, &r);
+    int src = (int)h.src;
+    switch (type) {
+    case TR__MSG_BORROW:  recv_borrow(src, &r); return;
+    case TR__MSG_STATE:   recv_state(src, &r); return;
+    case TR__MSG_LOCATE:  recv_locate(src, &r); return;
+    case TR__MSG_ADD_LOC: recv_add_loc(src, &r); return;
+    case TR__MSG_PIN:     recv_pin(src, &r); return;
+    case TR__MSG_REPLY:   recv_reply(src, &r); return;
+    default: break;
+    }
+    /* the rest carry a list of ids */
+    uint32_t n = tr__rbuf_u32(&r);
+    if (r.bad || (uint64_t)n * 8 != (uint64_t)(r.end - r.p)) {
+        tr__warn("dropped a malformed message (type %d) from rank %d", type, src);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t id = tr__rbuf_u64(&r);
+        switch (type) {
+        case TR__MSG_FREE:
+            if (tr__store_remove(&rt->store, id, src) != 0)
+                tr__debug("free from rank %d of object %016" PRIx64 " not held here", src, id);
+            break;
+        case TR__MSG_UNPIN:
+            if (tr__store_runpin(&rt->store, id) != 0)
+                tr__warn("dropped an unpin from rank %d of object %016" PRIx64 " not pinned here", src, id);
+            break;
+        case TR__MSG_UNBORROW:
+            pthread_mutex_lock(&rt->lock);
+            recv_unborrow(src, id);
+            pthread_mutex_unlock(&rt->lock);
+            break;
+        case TR__MSG_DROP_LOC: {
+            pthread_mutex_lock(&rt->lock);
+            tr__obj_t *o = owned(id);
+            if (o) drop_loc_locked(o, src);
+            pthread_mutex_unlock(&rt->lock);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
