@@ -101,6 +101,7 @@ typedef struct tr__obj {
     int               err_rank;
     char             *err_msg;
     struct tr__spec  *producer;    /* the pending task that makes it */
+    struct tr__spec  *lineage;     /* owner: the finished task that made it, kept to rebuild it */
     tr__wnode_t      *waiters;
     struct tr__spec **deps;        /* pending tasks waiting for it */
     int               ndeps, capdeps;
@@ -119,6 +120,8 @@ typedef struct tr__sarg {
     tr__obj_t  *obj;     /* a ref argument, a large by-value one, or NULL */
     tr__blob_t *blob;    /* a small by-value argument */
     int         borrow;  /* TR_ARG_BORROW: the ref itself travels */
+    struct tr__spec *lineage;  /* kept lineage: the spec that made the ref argument */
+    uint64_t    arg_id;        /* kept lineage: the ref argument's id */
 } tr__sarg_t;
 
 typedef struct tr__spec {
@@ -135,6 +138,11 @@ typedef struct tr__spec {
     int             target;
     int             unresolved;
     int             cancel_sent;
+    /* lineage, kept after success while a return object lives */
+    int             lineage_refs;   /* live returns + specs that name this one as an argument's */
+    size_t          lineage_size;
+    int             lineage_evicted;
+    struct tr__spec *lin_prev, *lin_next;
 } tr__spec_t;
 
 /* ------------------------------------------------- executor-side tasks */
@@ -222,6 +230,7 @@ typedef struct tr__rt {
     size_t          fetch_chunk;   /* TASKRAY_FETCH_CHUNK: ucp_get pipeline unit */
     uint64_t        max_lineage;   /* TASKRAY_MAX_LINEAGE_BYTES */
     uint64_t        lineage_bytes;
+    struct tr__spec *lin_head, *lin_tail;   /* kept lineage, oldest first */
     int             sim_nodes;     /* TASKRAY_NODE_ID split one host into several nodes */
     tr__sched_t     sched;
     tr__pool_t      pool;
@@ -285,6 +294,7 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                             const tr_task_params_t *params, tr_ref_h *refs_p);
 tr_status_t tr__task_cancel(tr__obj_t *o);
 void        tr__spec_dep_ready_locked(tr__spec_t *s);
+void        tr__lineage_unref_locked(tr__spec_t *s);
 void        tr__task_finish(struct tr_task *t, tr_status_t st);   /* executor: report outcome */
 void        tr__task_free(struct tr_task *t);
 void        tr__task_failmsg(struct tr_task *t, const char *fmt, ...) TR_PRINTF(2, 3);

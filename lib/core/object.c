@@ -62,6 +62,7 @@ void tr__obj_unref_locked(tr__obj_t *o)
     } else if (o->in_table && sending()) {
         tr__send_ids(o->owner, TR__MSG_UNBORROW, &o->id, 1);
     }
+    if (o->lineage) tr__lineage_unref_locked(o->lineage);
     if (o->blob) tr__blob_unref(o->blob);
     for (int i = 0; o->inner && i < o->ninner; i++) tr__obj_unref_locked(o->inner[i]);
     free(o->inner);

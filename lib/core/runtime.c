@@ -165,6 +165,8 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((st = tr__store_init(&rt->store, rt->boot.job_id, rt->rank, store_bytes(&rt->boot),
                              getenv("TASKRAY_SPILL_DIR"), encrypt)) != TR_OK) return st;
     rt->store.evicted = tr__store_evicted;
+    if (tr__topo_bind_area(&rt->topo, rt->store.arena.base, rt->store.arena.size) == 0)
+        tr__debug("object store bound to the NUMA node(s) of this rank's cores");
     simulated_nodes(rt);
     if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
@@ -211,6 +213,7 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__hmap_destroy(&rt->objs);
     tr__hmap_destroy(&rt->rpcs);
     tr__store_destroy(&rt->store);
+    tr__topo_destroy(&rt->topo);
     tr__sched_destroy(&rt->sched);
     tr__boot_finalize(&rt->boot, clean);
     pthread_mutex_destroy(&rt->lock);

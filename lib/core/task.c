@@ -104,19 +104,94 @@ static void spec_free(tr__spec_t *s)
     free(s);
 }
 
-static void spec_done_locked(tr__spec_t *s)
+/* ------------------------------------------------------------- lineage
+ * A successful spec is kept while any of its return objects lives (and
+ * while a kept spec names it as the maker of an argument), so that lost
+ * objects can be rebuilt by running it again.  Kept specs drop their
+ * argument objects (values may go) but keep the small by-value arguments
+ * and, per ref argument, its id and the spec that made it.  Past
+ * TASKRAY_MAX_LINEAGE_BYTES the oldest kept specs are evicted: they lose
+ * their arguments and can no longer rebuild anything. */
+
+static void lineage_unlink_locked(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    if (s->lin_prev) s->lin_prev->lin_next = s->lin_next; else rt->lin_head = s->lin_next;
+    if (s->lin_next) s->lin_next->lin_prev = s->lin_prev; else rt->lin_tail = s->lin_prev;
+    s->lin_prev = s->lin_next = NULL;
+    rt->lineage_bytes -= s->lineage_size;
+}
+
+static void lineage_drop_args_locked(tr__spec_t *s)
+{
+    for (int i = 0; i < s->nargs; i++) {
+        if (s->args[i].blob) { tr__blob_unref(s->args[i].blob); s->args[i].blob = NULL; }
+        tr__spec_t *l = s->args[i].lineage;
+        s->args[i].lineage = NULL;
+        if (l) tr__lineage_unref_locked(l);
+    }
+}
+
+void tr__lineage_unref_locked(tr__spec_t *s)
+{
+    if (--s->lineage_refs > 0) return;
+    if (!s->lineage_evicted) lineage_unlink_locked(s);
+    lineage_drop_args_locked(s);
+    free(s->args);
+    free(s->rets);
+    free(s->name);
+    free(s);
+}
+
+static void lineage_keep_locked(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    size_t bytes = sizeof(*s) + sizeof(tr__sarg_t) * (size_t)s->nargs + (s->name ? strlen(s->name) : 0);
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        if (s->args[i].blob) bytes += s->args[i].blob->size;
+        if (o == NULL) continue;
+        s->args[i].arg_id = o->id;
+        if (o->lineage) { s->args[i].lineage = o->lineage; o->lineage->lineage_refs++; }
+        s->args[i].obj = NULL;
+        tr__obj_unref_locked(o);
+    }
+    for (int i = 0; i < s->nret; i++) {
+        tr__obj_t *o = s->rets[i];
+        if (o == NULL) continue;
+        o->producer = NULL;
+        s->rets[i] = NULL;
+        if (o->refcnt > 1) { o->lineage = s; s->lineage_refs++; }
+        tr__obj_unref_locked(o);
+    }
+    if (s->lineage_refs == 0) { s->lineage_refs = 1; s->lineage_evicted = 1; tr__lineage_unref_locked(s); return; }
+    s->lineage_size = bytes;
+    s->lin_prev = rt->lin_tail;
+    if (rt->lin_tail) rt->lin_tail->lin_next = s; else rt->lin_head = s;
+    rt->lin_tail = s;
+    rt->lineage_bytes += bytes;
+    while (rt->lineage_bytes > rt->max_lineage && rt->lin_head) {
+        tr__spec_t *old = rt->lin_head;
+        lineage_unlink_locked(old);
+        old->lineage_evicted = 1;
+        lineage_drop_args_locked(old);
+    }
+}
+
+static void spec_done_locked(tr__spec_t *s, int ok)
 {
     tr__rt_t *rt = tr__rt;
     s->state = TR__SPEC_DONE;
     tr__hmap_del(&rt->specs, s->id);
     if (--rt->owned_pending == 0) pthread_cond_broadcast(&rt->state_cv);
-    spec_free(s);
+    if (ok && rt->max_lineage > 0) lineage_keep_locked(s);
+    else spec_free(s);
 }
 
 static void spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg)
 {
     for (int i = 0; i < s->nret; i++) tr__obj_set_failed_locked(s->rets[i], err, rank, msg);
-    spec_done_locked(s);
+    spec_done_locked(s, 0);
 }
 
 static void dispatch_locked(tr__spec_t *s);
@@ -132,7 +207,7 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
             tr__obj_set_ready_locked(s->rets[i], vals[i].blob, vals[i].holder, vals[i].size);
             vals[i].blob = NULL;  /* the object owns it now */
         }
-        spec_done_locked(s);
+        spec_done_locked(s, 1);
         return;
     case OUT_RETRY:
         if (!s->cancel_sent && (s->max_retries < 0 || s->attempt < s->max_retries)) {

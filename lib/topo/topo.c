@@ -1,7 +1,7 @@
 /*
- * hwloc topology.  Issue-2 scope: the cores this rank was bound to, which
- * size the executor pool.  Placement (binding threads, NUMA-local arenas,
- * GPUs) builds on this.
+ * hwloc topology: the cores this rank was bound to (they size the executor
+ * pool) and NUMA-local memory for the object store.  Placement (binding
+ * threads, GPUs) builds on this.
  */
 #include "topo/topo.h"
 #include "base/base.h"
@@ -46,9 +46,30 @@ tr_status_t tr__topo_load(tr__topo_t *topo)
         hwloc_obj_t n = hwloc_get_next_obj_inside_cpuset_by_type(t, set, HWLOC_OBJ_NUMANODE, NULL);
         if (n) topo->numa_node = (int)n->os_index;
     }
-    st = TR_OK;
-    hwloc_bitmap_free(set);
+    topo->hw = t;
+    topo->cpuset = set;
+    topo->synthetic = xml != NULL && *xml != '\0';
+    return TR_OK;
 out_destroy:
     hwloc_topology_destroy(t);
     return st;
+}
+
+void tr__topo_destroy(tr__topo_t *topo)
+{
+    if (topo->cpuset) hwloc_bitmap_free(topo->cpuset);
+    if (topo->hw) hwloc_topology_destroy(topo->hw);
+    topo->cpuset = topo->hw = NULL;
+}
+
+int tr__topo_bind_area(tr__topo_t *topo, void *base, size_t size)
+{
+    hwloc_topology_t t = topo->hw;
+    if (t == NULL || topo->synthetic) return 1;
+    if (hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE) < 2) return 1;
+    if (hwloc_set_area_membind(t, base, size, topo->cpuset, HWLOC_MEMBIND_BIND, 0) != 0) {
+        tr__warn("could not bind the object store to this rank's NUMA node: %m");
+        return -1;
+    }
+    return 0;
 }
