@@ -542,6 +542,8 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
     tr__rt_t *rt = tr__rt;
     int fresh = 0;
     tr_status_t st = TR_OK;
+    uint8_t *isnew = calloc((size_t)n ? (size_t)n : 1, 1);
+    if (isnew == NULL) return TR_ERR_NO_MEMORY;
     pthread_mutex_lock(&rt->lock);
     for (int i = 0; i < n; i++) {
         tr__obj_t *o = tr__hmap_get(&rt->objs, refs[i].id);
@@ -558,7 +560,7 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
             o->refcnt = 0;
             tr__obj_publish_locked(o);
             if (!o->in_table) { free(o); st = TR_ERR_NO_MEMORY; objs[i] = NULL; continue; }
-            o->in_table = 2;   /* registration not sent yet */
+            isnew[i] = 1;
             fresh++;
         }
         o->refcnt++;
@@ -571,8 +573,7 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
         tr__rpc_t r;
         uint64_t tag = tr__rpc_open(&r, fresh);
         for (int i = 0; i < n; i++) {
-            if (objs[i] == NULL || objs[i]->in_table != 2) continue;
-            objs[i]->in_table = 1;
+            if (objs[i] == NULL || !isnew[i]) continue;
             tr__wbuf_t w;
             size_t len;
             tr__wbuf_init(&w, 16);
@@ -593,6 +594,7 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
         for (int i = 0; i < n; i++) if (objs[i]) { tr__obj_unref_locked(objs[i]); objs[i] = NULL; }
         pthread_mutex_unlock(&rt->lock);
     }
+    free(isnew);
     return st;
 }
 
