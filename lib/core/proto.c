@@ -309,7 +309,8 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
     }
     for (tr__fetch_t *f = o->fetching; f; f = f->next) {
         if (f->node != node) continue;
-        if (f->rank == reader) break;   /* the fetcher asks again: let it */
+        /* (a fetcher that gives up reports it first, so this is never the
+         * fetcher asking again: threads of one rank wait like other ranks) */
         if (f->nwait == f->capwait) {
             int cap = f->capwait ? f->capwait * 2 : 4;
             int *wr = realloc(f->wait_rank, sizeof(int) * (size_t)cap);
@@ -323,16 +324,12 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
         f->wait_tag[f->nwait++] = tag;
         return;
     }
-    int exists = 0;
-    for (tr__fetch_t *f = o->fetching; f; f = f->next) exists |= f->node == node;
-    if (!exists) {
-        tr__fetch_t *f = calloc(1, sizeof(*f));
-        if (f == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
-        f->node = node;
-        f->rank = reader;
-        f->next = o->fetching;
-        o->fetching = f;
-    }
+    tr__fetch_t *f = calloc(1, sizeof(*f));
+    if (f == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+    f->node = node;
+    f->rank = reader;
+    f->next = o->fetching;
+    o->fetching = f;
     /* spread pulls over the copies there are */
     int pick = o->locs[(size_t)(o->id + (uint64_t)reader) % (size_t)o->nlocs];
     reply_to_locked(reader, tag, TR_OK, pick, 1, 0, 0);
