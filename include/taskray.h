@@ -339,7 +339,11 @@ TR_EXPORT tr_status_t tr_object_abort(tr_object_h obj);
  * tr_get() yields its executor to other tasks while it waits.
  * Errors: TR_ERR_TIMEOUT, TR_ERR_TASK_FAILED (tr_last_error() holds the
  * task's message and rank), TR_ERR_TASK_CANCELLED, TR_ERR_REF_RELEASED,
- * TR_ERR_INVALID_ARG, TR_ERR_NOT_INITIALIZED, TR_ERR_SHUTDOWN.
+ * TR_ERR_INVALID_ARG, TR_ERR_NOT_INITIALIZED, TR_ERR_SHUTDOWN, and for
+ * values in the object store: TR_ERR_OUT_OF_MEMORY (a spilled or remote
+ * value cannot be brought in: everything here is pinned),
+ * TR_ERR_OBJECT_CORRUPT (its spill file failed its check),
+ * TR_ERR_OBJECT_LOST (no copy can be reached).
  */
 TR_EXPORT tr_status_t tr_get(tr_ref_h ref, int64_t timeout_ms, tr_buf_h *buf_p);
 /** tr_get() of @n refs at once: all views, or the first error (no views). */

@@ -9,5 +9,6 @@ Suite *tr_suite_registry(void);
 Suite *tr_suite_lifecycle(void);
 Suite *tr_suite_futures(void);
 Suite *tr_suite_tasks(void);
+Suite *tr_suite_objects(void);
 
 #endif

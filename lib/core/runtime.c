@@ -70,9 +70,10 @@ static size_t store_bytes(const tr__boot_t *b)
         uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / (uint64_t)nlocal / 10 * 9;
         if ((uint64_t)share > avail) {
             tr__info("object store: %" PRId64 " bytes per rank asked, /dev/shm leaves %" PRIu64, share, avail);
-            share = (int64_t)(avail > (16u << 20) ? avail : (16u << 20));
+            share = (int64_t)avail;
         }
     }
+    if (share < (1 << 20)) share = 1 << 20;   /* shm_open/ftruncate then report what is wrong */
     return (size_t)share;
 }
 
