@@ -294,8 +294,7 @@ int tr__store_remove(tr__store_t *s, uint64_t id, int owner)
             z->id = id;
             z->blob = b;
             if (tr__hmap_put(&s->zombies, id, z) < 0) { free(z); z = NULL; }
-            else tr__blob_ref(b);
-        }
+        }   /* the zombie holds no reference of its own: the pins' keep the bytes */
         if (z) z->rpins += rpins;
         else tr__warn("out of memory keeping a pinned object; %d pins leak", rpins);
         tr__blob_unref(b);          /* the store's own reference */
