@@ -33,31 +33,35 @@ static tr_status_t mpi_err(int rc, const char *what)
     return TR_ERR_BOOTSTRAP;
 }
 
+/* Each rank contributes (node key, hostname): the node key is
+ * TASKRAY_NODE_ID when set (simulated nodes), else the hostname.  Nodes are
+ * numbered in order of first appearance; host_size counts the ranks that
+ * share this rank's real host (and its memory), whatever the node key. */
 static tr_status_t group_nodes(tr__boot_t *b)
 {
-    char host[HOST_LEN] = { 0 };
+    char rec[2 * HOST_LEN] = { 0 };
+    char *key = rec, *host = rec + HOST_LEN;
+    if (gethostname(host, HOST_LEN - 1) != 0) snprintf(host, HOST_LEN, "localhost");
     const char *override = getenv("TASKRAY_NODE_ID");
-    if (override != NULL && *override != '\0')
-        snprintf(host, sizeof(host), "node-id:%s", override);
-    else if (gethostname(host, sizeof(host) - 1) != 0)
-        snprintf(host, sizeof(host), "localhost");
+    if (override != NULL && *override != '\0') snprintf(key, HOST_LEN, "node-id:%s", override);
+    else memcpy(key, host, HOST_LEN);
 
-    char *all = malloc((size_t)b->size * HOST_LEN);
+    char *all = malloc((size_t)b->size * sizeof(rec));
     b->node_of = malloc((size_t)b->size * sizeof(int));
     if (all == NULL || b->node_of == NULL) { free(all); return TR_ERR_NO_MEMORY; }
-    tr_status_t st = tr__boot_allgather(b, host, HOST_LEN, all);
+    tr_status_t st = tr__boot_allgather(b, rec, sizeof(rec), all);
     if (st != TR_OK) { free(all); return st; }
-    /* node index = order of first appearance */
     b->nnodes = 0;
     for (int r = 0; r < b->size; r++) {
         int n = -1;
         for (int q = 0; q < r && n < 0; q++)
-            if (strncmp(all + (size_t)q * HOST_LEN, all + (size_t)r * HOST_LEN, HOST_LEN) == 0)
+            if (strncmp(all + (size_t)q * sizeof(rec), all + (size_t)r * sizeof(rec), HOST_LEN) == 0)
                 n = b->node_of[q];
         b->node_of[r] = (n >= 0) ? n : b->nnodes++;
     }
-    b->local_rank = b->local_size = 0;
+    b->local_rank = b->local_size = b->host_size = 0;
     for (int r = 0; r < b->size; r++) {
+        if (strncmp(all + (size_t)r * sizeof(rec) + HOST_LEN, host, HOST_LEN) == 0) b->host_size++;
         if (b->node_of[r] != b->node_of[b->rank]) continue;
         if (r < b->rank) b->local_rank++;
         b->local_size++;
@@ -73,7 +77,7 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
     MPI_Initialized(&inited);
     if (!inited && !launched_by_mpi()) {
         /* embedded mode: a one-rank job, no MPI at all */
-        b->rank = 0; b->size = 1; b->nnodes = 1; b->local_size = 1;
+        b->rank = 0; b->size = 1; b->nnodes = 1; b->local_size = 1; b->host_size = 1;
         b->node_of = calloc(1, sizeof(int));
         if (b->node_of == NULL) return TR_ERR_NO_MEMORY;
         if (RAND_bytes((unsigned char *)&b->job_id, sizeof(b->job_id)) != 1)

@@ -17,6 +17,7 @@ typedef struct tr__boot {
     int      *node_of;       /* size entries: node index of each rank */
     int       nnodes;
     int       local_rank, local_size;  /* within this rank's node */
+    int       host_size;               /* ranks on this rank's host (several simulated nodes share it) */
     uint64_t  job_id;        /* random, from rank 0 */
 } tr__boot_t;
 

@@ -426,8 +426,11 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
     if ((c->peers = calloc((size_t)c->size, sizeof(peer_t))) == NULL) goto err;
 
     /* keep shared memory under peer-failure error handling (else UCX falls back to TCP) */
-    set_default("POSIX_ERROR_HANDLING", "y");
-    set_default("SYSV_ERROR_HANDLING", "y");
+    const char *tls = getenv("UCX_TLS");
+    if (tls == NULL || strncmp(tls, "^sm", 3) != 0) {   /* else UCX warns they are unused */
+        set_default("POSIX_ERROR_HANDLING", "y");
+        set_default("SYSV_ERROR_HANDLING", "y");
+    }
     if ((s = ucp_config_read(NULL, NULL, &cfg)) != UCS_OK) { st = ucs_err(s, "ucp_config_read"); goto err; }
     ucp_params_t up = {
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |

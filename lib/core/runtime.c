@@ -57,8 +57,10 @@ static void on_peer_failed(void *arg, int rank, tr_status_t why)
 static size_t store_bytes(const tr__boot_t *b)
 {
     int nlocal = b->local_size ? b->local_size : 1;
+    int nhost = b->host_size > nlocal ? b->host_size : nlocal;   /* simulated nodes share the host */
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     int64_t node = pages > 0 && psize > 0 ? (int64_t)pages * psize / 10 * 3 : 4ll << 30;
+    node = node / nhost * nlocal;   /* a simulated node's fair part of the host */
     const char *legacy = getenv("TASKRAY_ARENA_BYTES");   /* 0.1 name: per rank */
     int64_t share;
     if (getenv("TASKRAY_OBJECT_STORE_BYTES") == NULL && legacy != NULL)
@@ -67,7 +69,7 @@ static size_t store_bytes(const tr__boot_t *b)
         share = tr__env_i64("TASKRAY_OBJECT_STORE_BYTES", node, 1ll << 20, 1ll << 50) / nlocal;
     struct statvfs sv;
     if (statvfs("/dev/shm", &sv) == 0) {
-        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / (uint64_t)nlocal / 10 * 9;
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / (uint64_t)nhost / 10 * 9;
         if ((uint64_t)share > avail) {
             tr__info("object store: %" PRId64 " bytes per rank asked, /dev/shm leaves %" PRIu64, share, avail);
             share = (int64_t)avail;
