@@ -1728,6 +1728,45 @@ END_TEST
 
 /* ------------------------------------------------------------- summary */
 
+/* Lineage: a finished task's spec is kept while its result lives
+ * (lineage_bytes > 0), dropped with it, and capped by
+ * TASKRAY_MAX_LINEAGE_BYTES (oldest evicted first). */
+START_TEST(test_lineage_kept_and_capped)
+{
+    setenv("TASKRAY_MAX_LINEAGE_BYTES", "4k", 1);
+    tt_ok(tr_init(NULL));
+    ck_assert_uint_eq(ob_stats().lineage_bytes, 0);
+    char arg[512];
+    memset(arg, 'x', sizeof(arg));
+    tr_ref_h refs[64];
+    for (int i = 0; i < 64; i++) {
+        tr_arg_t a[3] = { TR_ARG_I64(64), TR_ARG_I64(i), TR_ARG_BYTES(arg, sizeof(arg)) };
+        tt_ok(tr_task_submit(ob_make, a, 3, NULL, &refs[i]));   /* the third arg is only lineage */
+        tr_buf_h v;
+        tt_ok(tr_get(refs[i], TR_TIMEOUT_INFINITE, &v));
+        tt_ok(tr_buf_release(v));
+        uint64_t lb = ob_stats().lineage_bytes;
+        ck_assert_uint_gt(lb, 0);
+        ck_assert_uint_le(lb, 4096);   /* never past the cap */
+    }
+    for (int i = 0; i < 64; i++) tt_ok(tr_ref_release(refs[i]));
+    ck_assert_uint_eq(ob_stats().lineage_bytes, 0);
+    tt_ok(tr_finalize());
+
+    /* TASKRAY_MAX_LINEAGE_BYTES=0: nothing kept */
+    setenv("TASKRAY_MAX_LINEAGE_BYTES", "0", 1);
+    tt_ok(tr_init(NULL));
+    tr_arg_t a[2] = { TR_ARG_I64(64), TR_ARG_I64(1) };
+    tt_ok(tr_task_submit(ob_make, a, 2, NULL, &refs[0]));
+    tr_buf_h v;
+    tt_ok(tr_get(refs[0], TR_TIMEOUT_INFINITE, &v));
+    tt_ok(tr_buf_release(v));
+    ck_assert_uint_eq(ob_stats().lineage_bytes, 0);
+    tt_ok(tr_ref_release(refs[0]));
+    tt_ok(tr_finalize());
+}
+END_TEST
+
 START_TEST(test_summary_line)
 {
     char *dir = ob_spill_env(0);
@@ -1851,6 +1890,7 @@ Suite *tr_suite_objects(void)
     tcase_add_test(sp, test_out_of_memory_pinned);
     tcase_add_test(sp, test_object_too_large);
     tcase_add_test(sp, test_summary_line);
+    tcase_add_test(sp, test_lineage_kept_and_capped);
     tcase_add_test(sp, test_spill_restore_needs_room);
     tcase_add_test(sp, test_spill_get_many);
     tcase_add_test(sp, test_spill_write_fails);
