@@ -4,9 +4,10 @@
  * Throughput: hashing (SHA-256, ~1.8 GB/s a core with SHA-NI) and
  * encryption are slower than a write() into the page cache, so large
  * objects are cut into UNIT-byte units and worked on by the calling thread
- * and one helper thread:
- *  - plain write/read: both threads take units in turn; each hashes its unit
- *    and writes it (or reads it, then hashes it while it is still in cache);
+ * and helper threads:
+ *  - plain write/read: one thread per core of the process's binding (2 to
+ *    8) take units in turn; each hashes its unit and writes it (or reads
+ *    it, then hashes it while it is still in cache);
  *  - encrypted write: the caller encrypts units into NBUF bounce buffers
  *    while the helper writes them;
  *  - encrypted read: the helper reads units into @dst while the caller
@@ -22,6 +23,7 @@
  * No fsync anywhere: spill files are scratch that dies with the job, and a
  * file cut short by a crash fails its check on restore.
  */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include "store/spill.h"
 #include "base/base.h"
 
@@ -30,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -250,13 +253,34 @@ static void op_advance(op_t *op, size_t *counter, size_t value)
     pthread_mutex_unlock(&op->mu);
 }
 
-/* Run @fn on the calling thread and, when there is enough work, on one helper too. */
+/* Threads for a plain spill: one per core this process may run on (the
+ * launcher's binding), at least 2 so the I/O overlaps, at most
+ * TR__SPILL_MAX_THREADS, never more than units of work. */
+#define TR__SPILL_MAX_THREADS 8
+
+static int team_size(size_t nunits)
+{
+    int n = 2;
+    cpu_set_t cs;
+    if (sched_getaffinity(0, sizeof(cs), &cs) == 0) n = CPU_COUNT(&cs);
+    if (n < 2) n = 2;
+    if (n > TR__SPILL_MAX_THREADS) n = TR__SPILL_MAX_THREADS;
+    if ((size_t)n > nunits) n = (int)(nunits ? nunits : 1);
+    return n;
+}
+
+/* Run @fn on the calling thread and, when there is enough work, on helpers
+ * too: units are taken in turn, so any number of threads share one op. */
 static void run_pair(op_t *op, void *(*fn)(void *))
 {
-    pthread_t t;
-    int helper = op->nunits >= 2 && pthread_create(&t, NULL, fn, op) == 0;
+    pthread_t t[TR__SPILL_MAX_THREADS];
+    int n = team_size(op->nunits), started = 0;
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&t[started], NULL, fn, op) != 0) break;
+        started++;
+    }
     fn(op);
-    if (helper) pthread_join(t, NULL);
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
 }
 
 /* ------------------------------------------------ plain: hash + write/read */
