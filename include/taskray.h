@@ -255,7 +255,8 @@ TR_EXPORT tr_status_t tr_cancel(tr_ref_h ref);
 
 /** Number of arguments; -1 when @task is invalid. */
 TR_EXPORT int tr_task_num_args(tr_task_h task);
-/** Argument @i: a pointer valid until the task returns, and its size. */
+/** Argument @i: a pointer valid until the task returns, and its size.
+ *  TR_ERR_TYPE when it was passed with TR_ARG_BORROW() (see tr_task_arg_ref()). */
 TR_EXPORT tr_status_t tr_task_arg(tr_task_h task, int i, const void **data_p, size_t *size_p);
 /** Typed helpers: TR_ERR_TYPE when the argument does not have that size. */
 TR_EXPORT tr_status_t tr_task_arg_i64(tr_task_h task, int i, int64_t *value_p);
