@@ -65,8 +65,10 @@ typedef enum {
     TR_ERR_OBJECT_LOST       = -41, /* every copy of the object is gone */
     TR_ERR_OBJECT_CORRUPT    = -42, /* the stored bytes failed their check */
     TR_ERR_OBJECT_TOO_LARGE  = -43, /* larger than the object store can ever hold */
-    /* actor (reserved for actors) */
-    TR_ERR_ACTOR_DIED        = -60,
+    /* actor */
+    TR_ERR_ACTOR_DIED        = -60, /* the actor was killed, failed to start, or was collected */
+    TR_ERR_ACTOR_NOT_FOUND   = -61, /* no live actor has that name */
+    TR_ERR_UNKNOWN_METHOD    = -62, /* the actor's class has no method of that name */
     /* rank and transport */
     TR_ERR_MISMATCH          = -80, /* ranks registered different remote functions */
     TR_ERR_BOOTSTRAP         = -81, /* MPI start-up or address exchange failed */
@@ -408,6 +410,149 @@ TR_EXPORT tr_status_t tr_ref_dup(tr_ref_h ref, tr_ref_h *ref_p);
  */
 TR_EXPORT tr_status_t tr_ref_error(tr_ref_h ref, tr_status_t *status_p, int *rank_p, char *msg,
                                    size_t msg_len);
+
+/* ---------------------------------------------------------------- actors */
+
+/**
+ * An actor: state that lives on one rank, whose methods run there.  A
+ * class is a name, a constructor (state from arguments), methods registered
+ * by name, a destructor, and optionally save/restore functions that turn
+ * the state into bytes and back (used to restart actors after a failure).
+ * Inside the constructor and the methods, arguments and returns go through
+ * the same tr_task_arg*() / tr_task_return*() / tr_task_fail() calls as in
+ * a task function.
+ */
+typedef struct tr_actor *tr_actor_h;
+#define TR_ACTOR_NULL ((tr_actor_h)0)
+
+/** Build the state from the constructor's arguments into *@state_p. */
+typedef tr_status_t (*tr_actor_init_fn)(tr_task_h task, void **state_p);
+/** A method: reads its arguments, sets its returns, may change @state. */
+typedef tr_status_t (*tr_actor_method_fn)(tr_task_h task, void *state);
+/** Free the state (the actor is being destroyed). */
+typedef void (*tr_actor_fini_fn)(void *state);
+/** Serialize the state into a malloc'd buffer (*@data_p, *@size_p). */
+typedef tr_status_t (*tr_actor_save_fn)(void *state, void **data_p, size_t *size_p);
+/** Rebuild the state from what save() produced. */
+typedef tr_status_t (*tr_actor_restore_fn)(const void *data, size_t size, void **state_p);
+
+typedef struct tr_actor_method {
+    const char        *name;
+    tr_actor_method_fn fn;
+} tr_actor_method_t;
+
+typedef struct tr_actor_class {
+    const char              *name;        /* unique among classes */
+    tr_actor_init_fn         init;        /* required */
+    tr_actor_fini_fn         fini;        /* optional */
+    const tr_actor_method_t *methods;     /* @num_methods of them, names unique */
+    int                      num_methods;
+    tr_actor_save_fn         save;        /* optional, with restore */
+    tr_actor_restore_fn      restore;
+} tr_actor_class_t;
+
+/**
+ * Register an actor class (copied) before tr_init(); every rank registers
+ * the same classes (tr_init() compares them with the remote functions).
+ * Errors: TR_ERR_INVALID_ARG (NULL, no name or init, a method without a
+ * name or function, num_methods < 0), TR_ERR_EXISTS (a class of that name,
+ * or two methods of one name), TR_ERR_WRONG_MODE (after tr_init()),
+ * TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_actor_class_register(const tr_actor_class_t *cls);
+
+enum {
+    TR_ACTOR_FIELD_NUM_CPUS        = 1u << 0,
+    TR_ACTOR_FIELD_RESOURCES       = 1u << 1,
+    TR_ACTOR_FIELD_MAX_CONCURRENCY = 1u << 2,
+    TR_ACTOR_FIELD_NAME            = 1u << 3,
+    TR_ACTOR_FIELD_RANK            = 1u << 4,
+    TR_ACTOR_FIELD_NODE            = 1u << 5,
+    TR_ACTOR_FIELD_SPREAD          = 1u << 6
+};
+
+/** Options of tr_actor_create().  Unset fields take the defaults given here. */
+typedef struct tr_actor_params {
+    uint64_t    field_mask;      /* TR_ACTOR_FIELD_* bits of the fields set */
+    double      num_cpus;        /* executor slots held for the actor's life; default 0 */
+    const char *resources;       /* custom resources held, "gpu_slot=1"; default none */
+    int         max_concurrency; /* methods running at once, 1..1024; default 1 (in order) */
+    const char *name;            /* a job-wide name (tr_actor_get_by_name); default none */
+    int         rank;            /* run on this rank (hard affinity); default: placed */
+    int         node;            /* run on a rank of this node (hard affinity) */
+    int         spread;          /* non-zero: prefer the rank with the fewest actors */
+} tr_actor_params_t;
+
+/**
+ * Create an actor of the class registered as @class_name, its constructor
+ * called with @args on the rank chosen for it.  Returns at once: calls made
+ * meanwhile wait for the constructor.  The caller owns the actor: it lives
+ * while a handle to it (here, in a task, on another rank, inside an object)
+ * exists, or until tr_actor_kill().  Release @actor_p with
+ * tr_actor_release().  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG,
+ * TR_ERR_UNKNOWN_FUNCTION (no such class), TR_ERR_EXISTS (the name is taken
+ * by a live actor), TR_ERR_UNSCHEDULABLE, TR_ERR_REF_RELEASED (an argument
+ * ref), TR_ERR_WRONG_MODE, TR_ERR_NO_MEMORY.  A constructor that fails makes
+ * every call fail with TR_ERR_ACTOR_DIED and its message.
+ */
+TR_EXPORT tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int nargs,
+                                      const tr_actor_params_t *params, tr_actor_h *actor_p);
+
+/**
+ * Call @method of @actor with @args: like tr_task_submit(), the caller owns
+ * the results (@refs_p, num_returns of them; @params may set num_returns
+ * and name only).  Calls from one caller to an actor with max_concurrency 1
+ * run in the order they were made; a call whose ref arguments are not ready
+ * waits for them without holding the actor.  A method that fails fails that
+ * call only.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG,
+ * TR_ERR_REF_RELEASED (the actor handle or an argument), TR_ERR_WRONG_MODE,
+ * TR_ERR_NO_MEMORY; the results fail with TR_ERR_ACTOR_DIED (killed,
+ * collected, or its constructor failed) or TR_ERR_UNKNOWN_METHOD.
+ */
+TR_EXPORT tr_status_t tr_actor_call(tr_actor_h actor, const char *method, const tr_arg_t *args,
+                                    int nargs, const tr_task_params_t *params, tr_ref_h *refs_p);
+
+/**
+ * Kill @actor now: calls queued or arriving later fail with
+ * TR_ERR_ACTOR_DIED; a method running finishes, then the destructor runs.
+ * The handle stays valid (release it).  Errors: TR_ERR_NOT_INITIALIZED,
+ * TR_ERR_REF_RELEASED.
+ */
+TR_EXPORT tr_status_t tr_actor_kill(tr_actor_h actor);
+
+/** Release an actor handle; the last handle anywhere destroys the actor once
+ *  its pending calls are done.  Errors: TR_ERR_NOT_INITIALIZED,
+ *  TR_ERR_REF_RELEASED. */
+TR_EXPORT tr_status_t tr_actor_release(tr_actor_h actor);
+/** A second, independent handle.  Errors: as tr_actor_release(), TR_ERR_NO_MEMORY. */
+TR_EXPORT tr_status_t tr_actor_dup(tr_actor_h actor, tr_actor_h *actor_p);
+
+/**
+ * Handles travel as refs: tr_actor_ref() gives a ref to @actor that can be
+ * passed to tasks (TR_ARG_BORROW, or TR_ARG_ACTOR) or put inside objects
+ * (tr_put_refs); tr_actor_from_ref() turns such a ref back into an actor
+ * handle on any rank.  Calls made through each handle keep their own order.
+ * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_REF_RELEASED, TR_ERR_INVALID_ARG
+ * (NULL, or a ref that is not an actor's), TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_actor_ref(tr_actor_h actor, tr_ref_h *ref_p);
+TR_EXPORT tr_status_t tr_actor_from_ref(tr_ref_h ref, tr_actor_h *actor_p);
+#define TR_ARG_ACTOR(a) TR_ARG_BORROW((tr_ref_h)(a))
+/** Argument @i passed with TR_ARG_ACTOR(): a new actor handle.  Errors: as
+ *  tr_task_arg_ref() and tr_actor_from_ref(). */
+TR_EXPORT tr_status_t tr_task_arg_actor(tr_task_h task, int i, tr_actor_h *actor_p);
+
+/**
+ * A handle to the live actor named @name (TR_ACTOR_FIELD_NAME), from any
+ * rank.  Errors: TR_ERR_ACTOR_NOT_FOUND (no live actor has that name),
+ * TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG, TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_actor_get_by_name(const char *name, tr_actor_h *actor_p);
+
+/** Inside a method: the rank the actor lives on is tr_task_rank(); this
+ *  gives the actor's own handle (a new one, to release).  TR_ERR_INVALID_ARG
+ *  outside an actor method. */
+TR_EXPORT tr_status_t tr_actor_self(tr_task_h task, tr_actor_h *actor_p);
 
 /* ---------------------------------------------------------- object store */
 

@@ -28,6 +28,8 @@ const char *tr_status_string(tr_status_t status)
     case TR_ERR_OBJECT_CORRUPT:   return "object is corrupt";
     case TR_ERR_OBJECT_TOO_LARGE: return "object is larger than the object store";
     case TR_ERR_ACTOR_DIED:       return "actor died";
+    case TR_ERR_ACTOR_NOT_FOUND:  return "no live actor has that name";
+    case TR_ERR_UNKNOWN_METHOD:   return "the actor class has no such method";
     case TR_ERR_MISMATCH:         return "ranks run different binaries (remote function tables differ)";
     case TR_ERR_BOOTSTRAP:        return "bootstrap failed";
     case TR_ERR_TRANSPORT:        return "transport error";

@@ -31,6 +31,10 @@ typedef enum {
     TR__MSG_PIN      = 12, /* reader -> holder: pin a copy, tell me where (tag, id) */
     TR__MSG_UNPIN    = 13, /* reader -> holder: done reading (ids) */
     TR__MSG_REPLY    = 14, /* answer to BORROW, LOCATE, PIN: (tag, status, holder, fetch, off, size) */
+    TR__MSG_ACREATE  = 15, /* owner -> actor's rank: construct an actor */
+    TR__MSG_ACALL    = 16, /* caller -> actor's rank: run a method (in sequence order) */
+    TR__MSG_AKILL    = 17, /* any -> actor's rank: kill now, or destroy once drained */
+    TR__MSG_NAME     = 18, /* actor names, at the name's directory rank: register, look up, drop */
     TR__MSG_MAX
 } tr__msg_type_t;
 

@@ -29,6 +29,28 @@ typedef struct tr__fn {
     tr_remote_fn_t fn;
 } tr__fn_t;
 
+typedef struct tr__method {
+    uint64_t           id;     /* tr__method_id(name) */
+    const char        *name;
+    tr_actor_method_fn fn;
+} tr__method_t;
+
+typedef struct tr__class {
+    uint64_t            id;
+    const char         *name;
+    tr_actor_init_fn    init;
+    tr_actor_fini_fn    fini;
+    tr_actor_save_fn    save;
+    tr_actor_restore_fn restore;
+    tr__method_t       *methods;
+    int                 nmethods;
+} tr__class_t;
+
+uint64_t            tr__method_id(const char *name);
+const tr__class_t  *tr__class_by_id(uint64_t id);
+const tr__class_t  *tr__class_by_name(const char *name);
+const tr__method_t *tr__class_method(const tr__class_t *c, uint64_t method_id);
+
 const tr__fn_t *tr__fn_by_id(uint64_t id);
 const tr__fn_t *tr__fn_by_ptr(tr_remote_fn_t fn);
 uint64_t        tr__fn_digest(void);
@@ -102,6 +124,10 @@ typedef struct tr__obj {
     char             *err_msg;
     struct tr__spec  *producer;    /* the pending task that makes it */
     struct tr__spec  *lineage;     /* owner: the finished task that made it, kept to rebuild it */
+    uint8_t           is_actor;    /* owner: an actor's handle object (destroy the actor at zero) */
+    struct tr__spec **aq;          /* actor handle: this rank's calls not yet sent, in order */
+    int               naq, capaq;
+    uint64_t          aseq;        /* actor handle: sequence number of this rank's next call */
     tr__wnode_t      *waiters;
     struct tr__spec **deps;        /* pending tasks waiting for it */
     int               ndeps, capdeps;
@@ -138,6 +164,8 @@ typedef struct tr__spec {
     int             target;
     int             unresolved;
     int             cancel_sent;
+    tr__obj_t      *actor;          /* an actor call: the actor's handle object */
+    uint64_t        method_id;
     /* lineage, kept after success while a return object lives */
     int             lineage_refs;   /* live returns + specs that name this one as an argument's */
     size_t          lineage_size;
@@ -172,7 +200,13 @@ struct tr_task {
     struct tr_task *next;
     tr_status_t     fetch_status;
     uint64_t        ctx_id;      /* id seed for children (task id mixed with attempt) */
+    /* actor work: a call, the constructor, or the destructor */
+    struct tr__actor *actor;
+    int             actor_op;    /* TR__AOP_* */
+    uint64_t        method_id, aseq;
 };
+
+enum { TR__AOP_NONE = 0, TR__AOP_CALL, TR__AOP_INIT, TR__AOP_FINI };
 
 /* ------------------------------------------------------- executor pool */
 typedef struct tr__pool {
@@ -199,6 +233,7 @@ void        tr__pool_push(tr__pool_t *p, struct tr_task *t);
 int         tr__pool_remove(tr__pool_t *p, uint64_t task_id, struct tr_task **t_p);
 /* A task about to block (tr_get inside a task) lends its slot to others. */
 void        tr__pool_block_enter(void);
+void        tr__pool_hold(tr__pool_t *p, const tr__req_t *r, int hold);
 void        tr__pool_block_leave(void);
 
 extern _Thread_local struct tr_task *tr__cur_task;
@@ -231,6 +266,11 @@ typedef struct tr__rt {
     uint64_t        max_lineage;   /* TASKRAY_MAX_LINEAGE_BYTES */
     uint64_t        lineage_bytes;
     struct tr__spec *lin_head, *lin_tail;   /* kept lineage, oldest first */
+    tr__hmap_t      actors;        /* id -> tr__actor_t living on this rank */
+    tr__hmap_t      actor_early;   /* id -> calls that arrived before the actor's creation */
+    tr__hmap_t      actor_dead;    /* ids of actors destroyed here (late calls fail at once) */
+    tr__hmap_t      names;         /* hash(name) -> name entry, on the name's directory rank */
+    int            *actors_placed; /* per rank: actors this rank created there */
     int             sim_nodes;     /* TASKRAY_NODE_ID split one host into several nodes */
     tr__sched_t     sched;
     tr__pool_t      pool;
@@ -278,6 +318,7 @@ typedef struct tr__rpc {
 } tr__rpc_t;
 uint64_t    tr__rpc_open(tr__rpc_t *r, int nreplies);   /* the tag */
 tr_status_t tr__rpc_wait(tr__rpc_t *r);
+void        tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__send_ids(int dst, int type, const uint64_t *vals, int n);
 void        tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad);
@@ -292,6 +333,27 @@ void        tr__rt_stats(tr_object_store_stats_t *st);
 /* task.c */
 tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                             const tr_task_params_t *params, tr_ref_h *refs_p);
+/* A task (fn) or an actor call (actor handle object + method). */
+tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id, const char *method,
+                       const tr_arg_t *args, int nargs, const tr_task_params_t *params, tr_ref_h *refs_p);
+struct tr__wbuf;
+struct tr__rbuf;
+void        tr__encode_args(struct tr__wbuf *w, const tr__spec_t *s, int target);
+void        tr__decode_args(struct tr__rbuf *r, struct tr_task *t, size_t len);
+void        tr__local_args(struct tr_task *t, const tr__spec_t *s);
+struct tr_task *tr__task_new(uint64_t id, const tr__fn_t *fn, int owner, int attempt, int nret, int nargs);
+int         tr__spec_args_failed_locked(tr__spec_t *s);   /* 1: failed it (an argument failed) */
+void        tr__spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg);
+void        tr__spec_sent_locked(tr__spec_t *s, int target);  /* dispatched: now QUEUED there */
+
+/* actor.c */
+typedef struct tr__actor tr__actor_t;
+void        tr__actor_pump_locked(tr__obj_t *a);          /* send this rank's ready calls, in order */
+void        tr__actor_run(struct tr_task *t);             /* executor: run actor work */
+void        tr__actor_gone_locked(tr__obj_t *a);          /* owner: the last handle went */
+void        tr__actor_recv(int type, const void *msg, size_t len);
+void        tr__actors_shutdown(void);                    /* finalize: destroy what lives here */
+tr_status_t tr__actors_init(void);
 tr_status_t tr__task_cancel(tr__obj_t *o);
 void        tr__spec_dep_ready_locked(tr__spec_t *s);
 void        tr__lineage_unref_locked(tr__spec_t *s);

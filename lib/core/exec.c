@@ -41,6 +41,15 @@ static void take_locked(tr__pool_t *p, const tr__req_t *r, double sign)
             if (strcmp(p->avail.res[j].name, r->res[i].name) == 0) p->avail.res[j].amount -= sign * r->res[i].amount;
 }
 
+/* An actor holds its resources for its life: tasks see them taken. */
+void tr__pool_hold(tr__pool_t *p, const tr__req_t *r, int hold)
+{
+    pthread_mutex_lock(&p->mu);
+    take_locked(p, r, hold ? 1.0 : -1.0);
+    if (!hold && p->nidle > 0) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static struct tr_task *pick_locked(tr__pool_t *p)
 {
     for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next) {
@@ -101,6 +110,7 @@ static void run_task(struct tr_task *t)
 {
     tr_status_t st;
     atomic_fetch_add_explicit(&tr__rt->tasks_run, 1, memory_order_relaxed);
+    if (t->actor_op != TR__AOP_NONE) { tr__actor_run(t); return; }
     tr__task_resolve_args(t);
     if (t->fetch_status != TR_OK) {
         st = t->fetch_status;

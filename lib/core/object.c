@@ -56,6 +56,7 @@ void tr__obj_unref_locked(tr__obj_t *o)
         else rt->n_borrowed--;
     }
     if (o->owner == rt->rank) {
+        if (o->is_actor) tr__actor_gone_locked(o);   /* no handle left: destroy once drained */
         /* nothing can reach it any more: every copy, on every node, goes */
         for (int i = 0; i < o->nlocs; i++) {
             if (o->locs[i] == rt->rank) tr__store_remove(&rt->store, o->id, -1);
@@ -72,6 +73,7 @@ void tr__obj_unref_locked(tr__obj_t *o)
     if (o->blob) tr__blob_unref(o->blob);
     for (int i = 0; o->inner && i < o->ninner; i++) tr__obj_unref_locked(o->inner[i]);
     free(o->inner);
+    free(o->aq);
     free(o->irefs);
     free(o->locs);
     free(o->borrowers);

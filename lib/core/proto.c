@@ -50,7 +50,7 @@ tr_status_t tr__rpc_wait(tr__rpc_t *r)
     return st == TR_OK ? r->status : st;
 }
 
-static void rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+void tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
     tr__rpc_t *r = tr__hmap_get(&tr__rt->rpcs, tag);
     if (r == NULL) { tr__warn("dropped a reply with an unknown tag"); return; }
@@ -67,7 +67,7 @@ static void rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch
 void tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
     pthread_mutex_lock(&tr__rt->lock);
-    rpc_reply_locked(tag, st, holder, fetch, off, size);
+    tr__rpc_reply_locked(tag, st, holder, fetch, off, size);
     pthread_mutex_unlock(&tr__rt->lock);
 }
 
@@ -83,7 +83,7 @@ static void send_msg(int dst, tr__wbuf_t *w, int type)
  * directly (rt->lock held). */
 static void reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
-    if (rank == tr__rt->rank) { rpc_reply_locked(tag, st, holder, fetch, off, size); return; }
+    if (rank == tr__rt->rank) { tr__rpc_reply_locked(tag, st, holder, fetch, off, size); return; }
     tr__wbuf_t w;
     tr__wbuf_init(&w, 40);
     tr__wbuf_u64(&w, tag);

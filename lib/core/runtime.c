@@ -33,6 +33,9 @@ static void on_recv(void *arg, const void *msg, size_t len)
     case TR__MSG_UNPIN: case TR__MSG_REPLY:
         tr__proto_recv(h.type, msg, len);
         break;
+    case TR__MSG_ACREATE: case TR__MSG_ACALL: case TR__MSG_AKILL: case TR__MSG_NAME:
+        tr__actor_recv(h.type, msg, len);
+        break;
     case TR__MSG_SHUTDOWN:
         if ((int)h.src != 0) { tr__warn("dropped a shutdown message from rank %u (only the driver sends it)", h.src); break; }
         pthread_mutex_lock(&tr__rt->lock);
@@ -175,6 +178,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->objs, 1024) != 0 ||
         tr__hmap_init(&rt->rpcs, 64) != 0) return TR_ERR_NO_MEMORY;
+    if ((st = tr__actors_init()) != TR_OK) return st;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
     uint64_t spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
     if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine, spin_ns)) != TR_OK) return st;
@@ -209,6 +213,7 @@ static void drop_handle(tr__handle_kind_t kind, void *ptr)
 static void runtime_free(tr__rt_t *rt, int clean)
 {
     if (rt->pool.threads) tr__pool_stop(&rt->pool);
+    tr__actors_shutdown();   /* destructors of live actors, on this thread */
     if (rt->comm) tr__comm_destroy(rt->comm);
     rt->comm = NULL;
     tr__handle_release_all(drop_handle);

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 
-enum { OUT_OK = 0, OUT_FAIL = 1, OUT_RETRY = 2, OUT_CANCELLED = 3 };
+enum { OUT_OK = 0, OUT_FAIL = 1, OUT_RETRY = 2, OUT_CANCELLED = 3, OUT_ACTOR_DIED = 4, OUT_UNKNOWN_METHOD = 5 };
 
 typedef struct tr__val {
     tr__blob_t *blob;     /* inline value, or NULL: stored on @holder */
@@ -28,7 +28,7 @@ uint64_t tr__next_task_id(void)
     return tr__hash2(tr__rt->root_id, atomic_fetch_add(&tr__rt->root_seq, 1) + 1);
 }
 
-static const char *spec_name(const tr__spec_t *s) { return s->name ? s->name : s->fn->name; }
+static const char *spec_name(const tr__spec_t *s) { return s->name ? s->name : s->fn ? s->fn->name : "?"; }
 
 /* ------------------------------------------------------ executor tasks */
 
@@ -46,7 +46,7 @@ void tr__task_free(struct tr_task *t)
     free(t);
 }
 
-static struct tr_task *task_new(uint64_t id, const tr__fn_t *fn, int owner, int attempt, int nret, int nargs)
+struct tr_task *tr__task_new(uint64_t id, const tr__fn_t *fn, int owner, int attempt, int nret, int nargs)
 {
     struct tr_task *t = calloc(1, sizeof(*t));
     if (t == NULL) return NULL;
@@ -98,6 +98,7 @@ static void spec_free(tr__spec_t *s)
         s->rets[i]->producer = NULL;
         tr__obj_unref_locked(s->rets[i]);
     }
+    if (s->actor) tr__obj_unref_locked(s->actor);
     free(s->args);
     free(s->rets);
     free(s->name);
@@ -184,11 +185,16 @@ static void spec_done_locked(tr__spec_t *s, int ok)
     s->state = TR__SPEC_DONE;
     tr__hmap_del(&rt->specs, s->id);
     if (--rt->owned_pending == 0) pthread_cond_broadcast(&rt->state_cv);
-    if (ok && rt->max_lineage > 0) lineage_keep_locked(s);
+    if (s->actor) {   /* failed or cancelled before it was sent: out of the caller's queue */
+        tr__obj_t *a = s->actor;
+        for (int i = 0; i < a->naq; i++)
+            if (a->aq[i] == s) { memmove(&a->aq[i], &a->aq[i + 1], sizeof(*a->aq) * (size_t)(a->naq - i - 1)); a->naq--; break; }
+    }
+    if (ok && rt->max_lineage > 0 && s->actor == NULL) lineage_keep_locked(s);
     else spec_free(s);
 }
 
-static void spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg)
+void tr__spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg)
 {
     for (int i = 0; i < s->nret; i++) tr__obj_set_failed_locked(s->rets[i], err, rank, msg);
     spec_done_locked(s, 0);
@@ -199,7 +205,7 @@ static void dispatch_locked(tr__spec_t *s);
 static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const char *msg, tr__val_t *vals)
 {
     tr__rt_t *rt = tr__rt;
-    if (s->target >= 0 && rt->sched.load[s->target] > 0) rt->sched.load[s->target]--;
+    if (s->actor == NULL && s->target >= 0 && rt->sched.load[s->target] > 0) rt->sched.load[s->target]--;
     char buf[768];
     switch (outcome) {
     case OUT_OK:
@@ -220,16 +226,22 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
         }
         snprintf(buf, sizeof(buf), "task '%s' failed on rank %d after %d attempt%s: %s", spec_name(s),
                  exec_rank, s->attempt + 1, s->attempt ? "s" : "", msg && *msg ? msg : "it asked for a retry");
-        spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
+        tr__spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
         return;
     case OUT_CANCELLED:
         snprintf(buf, sizeof(buf), "task '%s' was cancelled before it ran", spec_name(s));
-        spec_fail_locked(s, TR_ERR_TASK_CANCELLED, exec_rank, buf);
+        tr__spec_fail_locked(s, TR_ERR_TASK_CANCELLED, exec_rank, buf);
+        return;
+    case OUT_ACTOR_DIED:
+        tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, exec_rank, msg && *msg ? msg : "the actor died");
+        return;
+    case OUT_UNKNOWN_METHOD:
+        tr__spec_fail_locked(s, TR_ERR_UNKNOWN_METHOD, exec_rank, msg && *msg ? msg : "unknown method");
         return;
     default:
-        snprintf(buf, sizeof(buf), "task '%s' failed on rank %d: %s", spec_name(s), exec_rank,
-                 msg && *msg ? msg : "it returned an error");
-        spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
+        snprintf(buf, sizeof(buf), "%s '%s' failed on rank %d: %s", s->actor ? "actor call" : "task",
+                 spec_name(s), exec_rank, msg && *msg ? msg : "it returned an error");
+        tr__spec_fail_locked(s, TR_ERR_TASK_FAILED, exec_rank, buf);
         return;
     }
 }
@@ -239,6 +251,29 @@ static int best_holder(const tr__obj_t *o, int target)
 {
     for (int i = 0; i < o->nlocs; i++) if (tr__same_node(o->locs[i], target)) return o->locs[i];
     return o->holder;
+}
+
+void tr__encode_args(tr__wbuf_t *w, const tr__spec_t *s, int target)
+{
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        tr__blob_t *b = o ? o->blob : s->args[i].blob;
+        if (s->args[i].borrow) {
+            tr__wbuf_u8(w, TR__VAL_BORROW);
+            tr__wbuf_u32(w, (uint32_t)o->owner);
+            tr__wbuf_u64(w, o->id);
+        } else if (b != NULL) {
+            tr__wbuf_u8(w, TR__VAL_INLINE);
+            tr__wbuf_u64(w, b->size);
+            tr__wbuf_put(w, b->data, b->size);
+        } else {
+            tr__wbuf_u8(w, TR__VAL_REF);
+            tr__wbuf_u32(w, (uint32_t)o->owner);
+            tr__wbuf_u64(w, o->id);
+            tr__wbuf_u64(w, o->size);
+            tr__wbuf_u32(w, (uint32_t)best_holder(o, target));
+        }
+    }
 }
 
 static void send_task(tr__spec_t *s, int target)
@@ -258,25 +293,7 @@ static void send_task(tr__spec_t *s, int target)
         tr__wbuf_put(&w, s->req.res[i].name, TR__RES_NAME_LEN);
         tr__wbuf_f64(&w, s->req.res[i].amount);
     }
-    for (int i = 0; i < s->nargs; i++) {
-        tr__obj_t *o = s->args[i].obj;
-        tr__blob_t *b = o ? o->blob : s->args[i].blob;
-        if (s->args[i].borrow) {
-            tr__wbuf_u8(&w, TR__VAL_BORROW);
-            tr__wbuf_u32(&w, (uint32_t)o->owner);
-            tr__wbuf_u64(&w, o->id);
-        } else if (b != NULL) {
-            tr__wbuf_u8(&w, TR__VAL_INLINE);
-            tr__wbuf_u64(&w, b->size);
-            tr__wbuf_put(&w, b->data, b->size);
-        } else {
-            tr__wbuf_u8(&w, TR__VAL_REF);
-            tr__wbuf_u32(&w, (uint32_t)o->owner);
-            tr__wbuf_u64(&w, o->id);
-            tr__wbuf_u64(&w, o->size);
-            tr__wbuf_u32(&w, (uint32_t)best_holder(o, target));
-        }
-    }
+    tr__encode_args(&w, s, target);
     void *m = tr__wbuf_finish(&w, TR__MSG_TASK, (uint32_t)rt->rank, rt->boot.job_id, &len);
     if (m == NULL) {
         tr__val_t none[1];
@@ -286,16 +303,9 @@ static void send_task(tr__spec_t *s, int target)
     tr__comm_send(rt->comm, target, m, len);
 }
 
-static void run_here(tr__spec_t *s)
+void tr__local_args(struct tr_task *t, const tr__spec_t *s)
 {
     tr__rt_t *rt = tr__rt;
-    struct tr_task *t = task_new(s->id, s->fn, rt->rank, s->attempt, s->nret, s->nargs);
-    if (t == NULL) {
-        tr__val_t none[1];
-        spec_result_locked(s, OUT_FAIL, rt->rank, "out of memory", none);
-        return;
-    }
-    t->req = s->req;
     for (int i = 0; i < s->nargs; i++) {
         tr__obj_t *o = s->args[i].obj;
         tr__blob_t *b = o ? o->blob : s->args[i].blob;
@@ -310,25 +320,51 @@ static void run_here(tr__spec_t *s)
             a->hint = best_holder(o, rt->rank);
         }
     }
+}
+
+static void run_here(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    struct tr_task *t = tr__task_new(s->id, s->fn, rt->rank, s->attempt, s->nret, s->nargs);
+    if (t == NULL) {
+        tr__val_t none[1];
+        spec_result_locked(s, OUT_FAIL, rt->rank, "out of memory", none);
+        return;
+    }
+    t->req = s->req;
+    tr__local_args(t, s);
     tr__pool_push(&rt->pool, t);
+}
+
+int tr__spec_args_failed_locked(tr__spec_t *s)
+{
+    char buf[768];
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        if (o == NULL || s->args[i].borrow || o->state != TR__OBJ_FAILED) continue;
+        snprintf(buf, sizeof(buf), "%s '%s' was not run because its argument %d failed: %s",
+                 s->actor ? "actor call" : "task", spec_name(s), i, o->err_msg ? o->err_msg : tr_status_string(o->err));
+        tr__spec_fail_locked(s, o->err, o->err_rank, buf);
+        return 1;
+    }
+    return 0;
+}
+
+void tr__spec_sent_locked(tr__spec_t *s, int target)
+{
+    s->target = target;
+    s->state = TR__SPEC_QUEUED;
 }
 
 static void dispatch_locked(tr__spec_t *s)
 {
     tr__rt_t *rt = tr__rt;
-    char buf[768];
+    if (s->actor) { tr__actor_pump_locked(s->actor); return; }
     s->target = -1;
-    for (int i = 0; i < s->nargs; i++) {
-        tr__obj_t *o = s->args[i].obj;
-        if (o == NULL || s->args[i].borrow || o->state != TR__OBJ_FAILED) continue;
-        snprintf(buf, sizeof(buf), "task '%s' was not run because its argument %d failed: %s",
-                 spec_name(s), i, o->err_msg ? o->err_msg : tr_status_string(o->err));
-        spec_fail_locked(s, o->err, o->err_rank, buf);
-        return;
-    }
+    if (tr__spec_args_failed_locked(s)) return;
     int target = tr__sched_pick(&rt->sched, &s->req, spec_name(s));
     if (target < 0) {
-        spec_fail_locked(s, TR_ERR_UNSCHEDULABLE, -1, tr_last_error());
+        tr__spec_fail_locked(s, TR_ERR_UNSCHEDULABLE, -1, tr_last_error());
         return;
     }
     s->target = target;
@@ -381,20 +417,34 @@ static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *
 tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                             const tr_task_params_t *params, tr_ref_h *refs_p)
 {
+    return tr__submit(fn, NULL, 0, NULL, args, nargs, params, refs_p);
+}
+
+tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id, const char *method,
+                       const tr_arg_t *args, int nargs, const tr_task_params_t *params, tr_ref_h *refs_p)
+{
     tr__rt_t *rt = tr__rt;
     tr__req_t req;
     int nret, retries;
+    if (actor && params && (params->field_mask & ~(uint64_t)(TR_TASK_FIELD_NUM_RETURNS | TR_TASK_FIELD_NAME))) {
+        tr__set_error("an actor call takes only num_returns and name");
+        return TR_ERR_INVALID_ARG;
+    }
     tr_status_t st = check_params(params, &req, &nret, &retries);
     if (st != TR_OK) return st;
+    if (actor) req.cpus = 0;   /* the actor holds its resources */
 
     tr__spec_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return TR_ERR_NO_MEMORY;
     s->fn = fn; s->nret = nret; s->nargs = nargs; s->max_retries = retries; s->req = req;
     s->target = -1;
+    s->method_id = method_id;
     s->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*s->args));
     s->rets = calloc((size_t)nret, sizeof(*s->rets));
     if (params && (params->field_mask & TR_TASK_FIELD_NAME) && params->name)
         s->name = strdup(params->name);
+    else if (method)
+        s->name = strdup(method);
     tr_ref_h refs[TR_MAX_RETURNS] = { 0 };
     int nrefs = 0;
     st = TR_ERR_NO_MEMORY;
@@ -442,7 +492,7 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
     pthread_mutex_lock(&rt->lock);
     s->id = tr__next_task_id();
     const char *why;
-    int feasible = 0;
+    int feasible = actor != NULL;
     for (int r = 0; r < rt->size && !feasible; r++) feasible = tr__req_fits(&rt->sched.totals[r], &req, &why);
     if (!feasible) {
         tr__sched_pick(&rt->sched, &req, s->name ? s->name : fn->name);   /* sets the message */
@@ -484,6 +534,30 @@ tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
         }
         o->deps[o->ndeps++] = s;
         s->unresolved++;
+    }
+    if (actor) {
+        /* the call waits for the actor's handle object too (a borrowed
+         * handle learns where the actor lives from its owner), and joins
+         * this rank's queue of calls to the actor: they leave in order */
+        if (actor->naq == actor->capaq) {
+            int cap = actor->capaq ? actor->capaq * 2 : 8;
+            tr__spec_t **q = realloc(actor->aq, sizeof(*q) * (size_t)cap);
+            if (q == NULL) { pthread_mutex_unlock(&rt->lock); st = TR_ERR_NO_MEMORY; goto err; }
+            actor->aq = q; actor->capaq = cap;
+        }
+        if (actor->state == TR__OBJ_PENDING) {
+            if (actor->ndeps == actor->capdeps) {
+                int cap = actor->capdeps ? actor->capdeps * 2 : 4;
+                tr__spec_t **d = realloc(actor->deps, sizeof(*d) * (size_t)cap);
+                if (d == NULL) { pthread_mutex_unlock(&rt->lock); st = TR_ERR_NO_MEMORY; goto err; }
+                actor->deps = d; actor->capdeps = cap;
+            }
+            actor->deps[actor->ndeps++] = s;
+            s->unresolved++;
+        }
+        actor->refcnt++;
+        s->actor = actor;
+        actor->aq[actor->naq++] = s;
     }
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
@@ -627,8 +701,10 @@ static void send_result(struct tr_task *t, int outcome, const char *msg)
 
 void tr__task_finish(struct tr_task *t, tr_status_t st)
 {
-    int outcome = st == TR_OK ? OUT_OK : st == TR_ERR_TASK_RETRY ? OUT_RETRY
-                : st == TR_ERR_TASK_CANCELLED && t->fail_msg == NULL ? OUT_CANCELLED : OUT_FAIL;
+    int outcome = st == TR_OK ? OUT_OK : st == TR_ERR_TASK_RETRY && t->actor == NULL ? OUT_RETRY
+                : st == TR_ERR_TASK_CANCELLED && t->fail_msg == NULL ? OUT_CANCELLED
+                : st == TR_ERR_ACTOR_DIED && t->actor_op != TR__AOP_NONE ? OUT_ACTOR_DIED
+                : st == TR_ERR_UNKNOWN_METHOD && t->actor_op != TR__AOP_NONE ? OUT_UNKNOWN_METHOD : OUT_FAIL;
     char fallback[128];
     const char *msg = t->fail_msg;
     if (outcome == OUT_OK) {
@@ -664,6 +740,31 @@ static void reply_failed(int owner, uint64_t id, uint32_t attempt, const char *w
     if (m) tr__comm_send(tr__rt->comm, owner, m, len);
 }
 
+void tr__decode_args(tr__rbuf_t *r, struct tr_task *t, size_t len)
+{
+    int nargs = t->nargs;
+    for (int i = 0; i < nargs && !r->bad; i++) {
+        tr__xarg_t *a = &t->args[i];
+        a->kind = tr__rbuf_u8(r);
+        if (a->kind == TR__VAL_INLINE) {
+            uint64_t size = tr__rbuf_u64(r);
+            const void *d = (size <= len) ? tr__rbuf_get(r, (size_t)size) : (r->bad = true, NULL);
+            a->data = d; a->size = (size_t)size;
+        } else if (a->kind == TR__VAL_REF || a->kind == TR__VAL_BORROW) {
+            a->owner = (int)tr__rbuf_u32(r);
+            a->id = tr__rbuf_u64(r);
+            if (a->kind == TR__VAL_REF) {
+                a->size = (size_t)tr__rbuf_u64(r);
+                a->hint = (int)tr__rbuf_u32(r);
+                if (a->hint < 0 || a->hint >= tr__rt->size) r->bad = true;
+            }
+            if (a->owner < 0 || a->owner >= tr__rt->size) r->bad = true;
+        } else {
+            r->bad = true;
+        }
+    }
+}
+
 void tr__recv_task(const void *msg, size_t len)
 {
     tr__wire_hdr_t h;
@@ -694,30 +795,11 @@ void tr__recv_task(const void *msg, size_t len)
         req.res[i].amount = tr__rbuf_f64(&r);
         if (nm) { memcpy(req.res[i].name, nm, TR__RES_NAME_LEN); req.res[i].name[TR__RES_NAME_LEN - 1] = 0; }
     }
-    struct tr_task *t = task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
+    struct tr_task *t = tr__task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
     if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
     t->msgbuf = copy;
     t->req = req;
-    for (int i = 0; i < nargs && !r.bad; i++) {
-        tr__xarg_t *a = &t->args[i];
-        a->kind = tr__rbuf_u8(&r);
-        if (a->kind == TR__VAL_INLINE) {
-            uint64_t size = tr__rbuf_u64(&r);
-            const void *d = (size <= len) ? tr__rbuf_get(&r, (size_t)size) : (r.bad = true, NULL);
-            a->data = d; a->size = (size_t)size;
-        } else if (a->kind == TR__VAL_REF || a->kind == TR__VAL_BORROW) {
-            a->owner = (int)tr__rbuf_u32(&r);
-            a->id = tr__rbuf_u64(&r);
-            if (a->kind == TR__VAL_REF) {
-                a->size = (size_t)tr__rbuf_u64(&r);
-                a->hint = (int)tr__rbuf_u32(&r);
-                if (a->hint < 0 || a->hint >= tr__rt->size) r.bad = true;
-            }
-            if (a->owner < 0 || a->owner >= tr__rt->size) r.bad = true;
-        } else {
-            r.bad = true;
-        }
-    }
+    tr__decode_args(&r, t, len);
     if (r.bad) {
         tr__warn("malformed arguments in a task message from rank %u", h.src);
         tr__task_failmsg(t, "the task message was malformed");
@@ -743,7 +825,7 @@ void tr__recv_result(const void *msg, size_t len)
     tr__val_t vals[TR_MAX_RETURNS];
     memset(vals, 0, sizeof(vals));
     int nv = 0;
-    if (n > TR_MAX_RETURNS || outcome > OUT_CANCELLED) r.bad = true;
+    if (n > TR_MAX_RETURNS || outcome > OUT_UNKNOWN_METHOD) r.bad = true;
     for (; nv < n && !r.bad; nv++) {
         uint8_t kind = tr__rbuf_u8(&r);
         if (kind == TR__VAL_INLINE) {
