@@ -44,8 +44,8 @@ struct tr__actor {
     int                dead;        /* 0 live, 1 killed, 2 destroy once drained */
     int                fini_queued;
     struct tr_task    *qh, *qt;     /* runnable calls, in order */
-    uint64_t          *expect;      /* per calling rank: next sequence number */
-    tr__hmap_t         early;       /* hash(caller, seq) -> call that came too soon */
+    tr__hmap_t         expect;      /* stream -> next sequence number + 1 */
+    tr__hmap_t         early;       /* hash(stream, seq) -> call that came too soon */
     tr__req_t          held;        /* resources held for its life */
     char              *name;
     char              *why;         /* why it died */
@@ -160,23 +160,29 @@ static void run_locked(tr__actor_t *a)
     maybe_destroy_locked(a);
 }
 
-/* A call in sequence: queue it, then any that waited for it. */
-static void deliver_locked(tr__actor_t *a, struct tr_task *t, int caller, doomed_t *d)
+/* A call in its stream's sequence: queue it, then any that waited for it.
+ * A stream is one rank's handle object for the actor (a rank that drops
+ * its handle and borrows it again starts a new stream). */
+static void deliver_locked(tr__actor_t *a, struct tr_task *t, doomed_t *d)
 {
     if (a->dead == 1) { doom(d, t, a->why ? a->why : "the actor was killed"); return; }
-    if (t->aseq != a->expect[caller]) {
-        if (t->aseq < a->expect[caller] || tr__hmap_put(&a->early, tr__hash2((uint64_t)caller, t->aseq), t) != 0) {
-            tr__warn("dropped a repeated or unstorable call (sequence %" PRIu64 ") from rank %d", t->aseq, caller);
+    uint64_t next = (uint64_t)(uintptr_t)tr__hmap_get(&a->expect, t->astream);
+    next = next ? next - 1 : 0;
+    if (t->aseq != next) {
+        if (t->aseq < next || tr__hmap_put(&a->early, tr__hash2(t->astream, t->aseq), t) != 0) {
+            tr__warn("dropped a repeated or unstorable call (sequence %" PRIu64 ") from rank %d", t->aseq, t->owner);
             doom(d, t, "the call arrived twice or out of memory");
         }
         return;
     }
     for (;;) {
         q_push(a, t);
-        a->expect[caller]++;
-        t = tr__hmap_del(&a->early, tr__hash2((uint64_t)caller, a->expect[caller]));
+        next++;
+        t = tr__hmap_del(&a->early, tr__hash2(t->astream, next));
         if (t == NULL) break;
     }
+    if (tr__hmap_put(&a->expect, a->qt->astream, (void *)(uintptr_t)(next + 1)) < 0)
+        tr__error("out of memory tracking the order of calls to actor '%s'", aname(a));
     run_locked(a);
 }
 
@@ -185,15 +191,18 @@ static tr__actor_t *actor_new(uint64_t id, int owner, const tr__class_t *cls, in
     tr__actor_t *a = calloc(1, sizeof(*a));
     if (a == NULL) return NULL;
     a->id = id; a->owner = owner; a->cls = cls; a->max_conc = max_conc;
-    a->expect = calloc((size_t)tr__rt->size, sizeof(uint64_t));
-    if (a->expect == NULL || tr__hmap_init(&a->early, 4) != 0) { free(a->expect); free(a); return NULL; }
+    if (tr__hmap_init(&a->expect, 4) != 0 || tr__hmap_init(&a->early, 4) != 0) {
+        tr__hmap_destroy(&a->expect);
+        free(a);
+        return NULL;
+    }
     return a;
 }
 
 static void actor_free(tr__actor_t *a)
 {
     tr__hmap_destroy(&a->early);
-    free(a->expect);
+    tr__hmap_destroy(&a->expect);
     free(a->name);
     free(a->why);
     free(a);
@@ -206,7 +215,7 @@ static void adopt_early_locked(tr__actor_t *a, doomed_t *d)
     while (t) {
         struct tr_task *n = t->next;
         t->actor = a;
-        deliver_locked(a, t, t->owner, d);
+        deliver_locked(a, t, d);
         t = n;
     }
 }
@@ -357,7 +366,7 @@ static void take_call_locked(uint64_t id, struct tr_task *t, doomed_t *d)
 {
     tr__rt_t *rt = tr__rt;
     tr__actor_t *a = tr__hmap_get(&rt->actors, id);
-    if (a) { t->actor = a; deliver_locked(a, t, t->owner, d); return; }
+    if (a) { t->actor = a; deliver_locked(a, t, d); return; }
     if (tr__hmap_get(&rt->actor_dead, id)) { doom(d, t, "the actor is dead (killed, collected, or its constructor failed)"); return; }
     /* not created yet: the creation message may trail a borrower's call */
     t->next = tr__hmap_get(&rt->actor_early, id);
@@ -384,7 +393,7 @@ static void recv_call(int src, const void *msg, size_t len)
     if (copy == NULL) { tr__error("out of memory receiving an actor call from rank %d; dropped", src); return; }
     memcpy(copy, msg, len);
     tr__wire_open(copy, len, &h, &r);
-    uint64_t aid = tr__rbuf_u64(&r), seq = tr__rbuf_u64(&r), cid = tr__rbuf_u64(&r);
+    uint64_t aid = tr__rbuf_u64(&r), stream = tr__rbuf_u64(&r), seq = tr__rbuf_u64(&r), cid = tr__rbuf_u64(&r);
     uint16_t nret = tr__rbuf_u16(&r);
     uint64_t mid = tr__rbuf_u64(&r);
     uint16_t nargs = tr__rbuf_u16(&r);
@@ -399,6 +408,7 @@ static void recv_call(int src, const void *msg, size_t len)
     t->actor_op = TR__AOP_CALL;
     t->method_id = mid;
     t->aseq = seq;
+    t->astream = stream;
     tr__decode_args(&r, t, len);
     if (r.bad) { tr__task_failmsg(t, "the actor call message was malformed"); t->fetch_status = TR_ERR_PROTOCOL; }
     doomed_t d = { 0 };
@@ -593,6 +603,7 @@ void tr__actor_pump_locked(tr__obj_t *a)
             tr__spec_fail_locked(s, TR_ERR_UNKNOWN_METHOD, (int)v.rank, buf);
             continue;
         }
+        if (a->astream == 0) a->astream = tr__hash2(tr__hash2(rt->boot.job_id, (uint64_t)rt->rank), ++rt->stream_seq) | 1;
         uint64_t seq = a->aseq++;
         tr__spec_sent_locked(s, (int)v.rank);
         if ((int)v.rank == rt->rank) {
@@ -601,6 +612,7 @@ void tr__actor_pump_locked(tr__obj_t *a)
             t->actor_op = TR__AOP_CALL;
             t->method_id = s->method_id;
             t->aseq = seq;
+            t->astream = a->astream;
             tr__local_args(t, s);
             tr__actor_t *act = tr__hmap_get(&rt->actors, v.id);
             if ((act == NULL && tr__hmap_get(&rt->actor_dead, v.id)) || (act && act->dead == 1)) {
@@ -623,6 +635,7 @@ void tr__actor_pump_locked(tr__obj_t *a)
         size_t len;
         tr__wbuf_init(&w, 64 + (size_t)s->nargs * 32);
         tr__wbuf_u64(&w, v.id);
+        tr__wbuf_u64(&w, a->astream);
         tr__wbuf_u64(&w, seq);
         tr__wbuf_u64(&w, s->id);
         tr__wbuf_u16(&w, (uint16_t)s->nret);

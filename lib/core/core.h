@@ -128,6 +128,7 @@ typedef struct tr__obj {
     struct tr__spec **aq;          /* actor handle: this rank's calls not yet sent, in order */
     int               naq, capaq;
     uint64_t          aseq;        /* actor handle: sequence number of this rank's next call */
+    uint64_t          astream;     /* actor handle: id of this rank's stream of calls (per incarnation) */
     tr__wnode_t      *waiters;
     struct tr__spec **deps;        /* pending tasks waiting for it */
     int               ndeps, capdeps;
@@ -203,7 +204,7 @@ struct tr_task {
     /* actor work: a call, the constructor, or the destructor */
     struct tr__actor *actor;
     int             actor_op;    /* TR__AOP_* */
-    uint64_t        method_id, aseq;
+    uint64_t        method_id, aseq, astream;
 };
 
 enum { TR__AOP_NONE = 0, TR__AOP_CALL, TR__AOP_INIT, TR__AOP_FINI };
@@ -271,6 +272,7 @@ typedef struct tr__rt {
     tr__hmap_t      actor_dead;    /* ids of actors destroyed here (late calls fail at once) */
     tr__hmap_t      names;         /* hash(name) -> name entry, on the name's directory rank */
     int            *actors_placed; /* per rank: actors this rank created there */
+    uint64_t        stream_seq;    /* makes call-stream ids unique on this rank */
     int             sim_nodes;     /* TASKRAY_NODE_ID split one host into several nodes */
     tr__sched_t     sched;
     tr__pool_t      pool;
