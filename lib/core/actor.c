@@ -585,11 +585,10 @@ void tr__actor_pump_locked(tr__obj_t *a)
 {
     tr__rt_t *rt = tr__rt;
     actor_val_t v;
-    while (a->naq > 0) {
-        tr__spec_t *s = a->aq[0];
+    while (a->aqh < a->naq) {
+        tr__spec_t *s = a->aq[a->aqh];
         if (s->unresolved > 0 || a->state == TR__OBJ_PENDING) return;
-        memmove(&a->aq[0], &a->aq[1], sizeof(*a->aq) * (size_t)(a->naq - 1));
-        a->naq--;
+        if (++a->aqh == a->naq) a->aqh = a->naq = 0;
         if (a->state == TR__OBJ_FAILED || !handle_val(a, &v)) {
             tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, -1, a->state == TR__OBJ_FAILED && a->err_msg ? a->err_msg
                                                        : "the handle does not name an actor");

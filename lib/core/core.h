@@ -126,7 +126,7 @@ typedef struct tr__obj {
     struct tr__spec  *lineage;     /* owner: the finished task that made it, kept to rebuild it */
     uint8_t           is_actor;    /* owner: an actor's handle object (destroy the actor at zero) */
     struct tr__spec **aq;          /* actor handle: this rank's calls not yet sent, in order */
-    int               naq, capaq;
+    int               aqh, naq, capaq; /* queue aq[aqh..naq) */
     uint64_t          aseq;        /* actor handle: sequence number of this rank's next call */
     uint64_t          astream;     /* actor handle: id of this rank's stream of calls (per incarnation) */
     tr__wnode_t      *waiters;

@@ -187,8 +187,9 @@ static void spec_done_locked(tr__spec_t *s, int ok)
     if (--rt->owned_pending == 0) pthread_cond_broadcast(&rt->state_cv);
     if (s->actor) {   /* failed or cancelled before it was sent: out of the caller's queue */
         tr__obj_t *a = s->actor;
-        for (int i = 0; i < a->naq; i++)
+        for (int i = a->aqh; i < a->naq; i++)
             if (a->aq[i] == s) { memmove(&a->aq[i], &a->aq[i + 1], sizeof(*a->aq) * (size_t)(a->naq - i - 1)); a->naq--; break; }
+        if (a->aqh == a->naq) a->aqh = a->naq = 0;
     }
     if (ok && rt->max_lineage > 0 && s->actor == NULL) lineage_keep_locked(s);
     else spec_free(s);
@@ -539,6 +540,11 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
         /* the call waits for the actor's handle object too (a borrowed
          * handle learns where the actor lives from its owner), and joins
          * this rank's queue of calls to the actor: they leave in order */
+        if (actor->naq == actor->capaq && actor->aqh > 0) {   /* compact */
+            memmove(actor->aq, actor->aq + actor->aqh, sizeof(*actor->aq) * (size_t)(actor->naq - actor->aqh));
+            actor->naq -= actor->aqh;
+            actor->aqh = 0;
+        }
         if (actor->naq == actor->capaq) {
             int cap = actor->capaq ? actor->capaq * 2 : 8;
             tr__spec_t **q = realloc(actor->aq, sizeof(*q) * (size_t)cap);
