@@ -253,6 +253,20 @@ static void destroy(tr__actor_t *a)
     actor_free(a);
 }
 
+static tr_status_t call_method(tr__actor_t *a, struct tr_task *t)
+{
+    const tr__method_t *m = tr__class_method(a->cls, t->method_id);
+    if (m == NULL) {
+        tr__task_failmsg(t, "actor class '%s' has no such method", aname(a));
+        return TR_ERR_UNKNOWN_METHOD;
+    }
+    tr__cur_task = t;
+    tr_status_t st = m->fn(t, a->state);
+    tr__cur_task = NULL;
+    if (st == TR_ERR_ACTOR_DIED || st == TR_ERR_UNKNOWN_METHOD) st = TR_ERR_TASK_FAILED;   /* its own, not ours */
+    return st;
+}
+
 /* Executor: run a constructor, a method or a destructor. */
 void tr__actor_run(struct tr_task *t)
 {
@@ -291,22 +305,27 @@ void tr__actor_run(struct tr_task *t)
         tr__task_free(t);
         return;
     } else {
-        const tr__method_t *m = tr__class_method(a->cls, t->method_id);
-        if (m == NULL) {
-            tr__task_failmsg(t, "actor class '%s' has no such method", aname(a));
-            st = TR_ERR_UNKNOWN_METHOD;
-        } else {
-            tr__cur_task = t;
-            st = m->fn(t, a->state);
-            tr__cur_task = NULL;
-            if (st == TR_ERR_ACTOR_DIED || st == TR_ERR_UNKNOWN_METHOD) st = TR_ERR_TASK_FAILED;   /* its own, not ours */
-        }
+        st = call_method(a, t);
     }
-    pthread_mutex_lock(&rt->lock);
-    a->running--;
-    run_locked(a);
-    pthread_mutex_unlock(&rt->lock);
-    tr__task_finish(t, st);
+    /* the executor goes on with the actor's next call, if one may start:
+     * no trip through the pool between two calls of a busy actor */
+    for (;;) {
+        struct tr_task *next = NULL;
+        pthread_mutex_lock(&rt->lock);
+        a->running--;
+        if (a->ready && a->dead != 1 && a->qh && a->running < a->max_conc) {
+            next = q_pop(a);
+            a->running++;
+        }
+        run_locked(a);
+        pthread_mutex_unlock(&rt->lock);
+        tr__task_finish(t, st);
+        if (next == NULL) return;
+        t = next;
+        atomic_fetch_add_explicit(&rt->tasks_run, 1, memory_order_relaxed);
+        tr__task_resolve_args(t);
+        st = t->fetch_status != TR_OK ? t->fetch_status : call_method(a, t);
+    }
 }
 
 /* ----------------------------------------------------- actor messages */
