@@ -46,7 +46,7 @@ typedef enum {
     TR_ERR_ALREADY_INIT      = -3,  /* tr_init() called twice */
     TR_ERR_WRONG_MODE        = -4,  /* not allowed in this mode or context */
     TR_ERR_UNKNOWN_FUNCTION  = -5,  /* function pointer or name never registered */
-    TR_ERR_EXISTS            = -6,  /* a function of that name (or hash) exists */
+    TR_ERR_EXISTS            = -6,  /* a function, class or actor of that name exists */
     TR_ERR_NO_MEMORY         = -7,  /* malloc failed */
     TR_ERR_TIMEOUT           = -8,  /* the timeout passed first */
     TR_ERR_REF_RELEASED      = -9,  /* the handle was released (or never valid) */
@@ -70,7 +70,7 @@ typedef enum {
     TR_ERR_ACTOR_NOT_FOUND   = -61, /* no live actor has that name */
     TR_ERR_UNKNOWN_METHOD    = -62, /* the actor's class has no method of that name */
     /* rank and transport */
-    TR_ERR_MISMATCH          = -80, /* ranks registered different remote functions */
+    TR_ERR_MISMATCH          = -80, /* ranks registered different remote functions or actor classes */
     TR_ERR_BOOTSTRAP         = -81, /* MPI start-up or address exchange failed */
     TR_ERR_TRANSPORT         = -82, /* UCX reported an error */
     TR_ERR_WORKER_DIED       = -83, /* the rank running the task died */
@@ -480,7 +480,7 @@ typedef struct tr_actor_params {
     const char *name;            /* a job-wide name (tr_actor_get_by_name); default none */
     int         rank;            /* run on this rank (hard affinity); default: placed */
     int         node;            /* run on a rank of this node (hard affinity) */
-    int         spread;          /* non-zero: prefer the rank with the fewest actors */
+    int         spread;          /* non-zero: prefer the node, then the rank, with the fewest actors */
 } tr_actor_params_t;
 
 /**
@@ -531,7 +531,7 @@ TR_EXPORT tr_status_t tr_actor_dup(tr_actor_h actor, tr_actor_h *actor_p);
  * Handles travel as refs: tr_actor_ref() gives a ref to @actor that can be
  * passed to tasks (TR_ARG_BORROW, or TR_ARG_ACTOR) or put inside objects
  * (tr_put_refs); tr_actor_from_ref() turns such a ref back into an actor
- * handle on any rank.  Calls made through each handle keep their own order.
+ * handle on any rank.  Calls made from each rank keep their order.
  * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_REF_RELEASED, TR_ERR_INVALID_ARG
  * (NULL, or a ref that is not an actor's), TR_ERR_NO_MEMORY.
  */

@@ -699,6 +699,19 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
         }
         node = p->node;
     }
+    if (node < 0 && p && (p->field_mask & TR_ACTOR_FIELD_SPREAD) && p->spread && rt->boot.nnodes > 1) {
+        /* spread: the node with the fewest actors from this rank first */
+        int *per = calloc((size_t)rt->boot.nnodes, sizeof(int));
+        if (per) {
+            for (int r = 0; r < rt->size; r++) per[rt->boot.node_of[r]] += rt->actors_placed[r];
+            for (int i = 0; i < rt->size; i++) {
+                int r = (rt->rank + i) % rt->size;
+                if (!tr__req_fits(&rt->sched.totals[r], need, &why)) continue;
+                if (node < 0 || per[rt->boot.node_of[r]] < per[node]) node = rt->boot.node_of[r];
+            }
+            free(per);
+        }
+    }
     int best = -1;
     for (int i = 0; i < rt->size; i++) {
         int r = (rt->rank + i) % rt->size;   /* ties go to this rank, then its neighbours */
