@@ -18,6 +18,21 @@
  *                                      once; the sum of the ranks' tasks/s
  *   multi_client_put_gigabytes         every rank runs single_client_put_gigabytes at
  *                                      once; the sum of the ranks' GB/s
+ *   1_1_actor_calls_sync               rank 0 calls a no-op method of an actor on rank 1
+ *                                      and gets each result before the next call; calls/s
+ *   1_1_actor_calls_async              1000 calls to that actor, then one tr_get_many;
+ *                                      calls/s
+ *   1_1_actor_calls_concurrent         the same with an actor of max_concurrency 16
+ *   1_n_actor_calls_async              rank 0 calls n actors (one on every rank), 1000
+ *                                      calls each per batch, round-robin; calls/s
+ *   n_n_actor_calls_async              every rank does 1_n_actor_calls_async with its
+ *                                      own n actors at once; the sum of the ranks' calls/s
+ *   n_n_actor_calls_with_arg_async     every rank calls its own actor on the next rank
+ *                                      with a TR_ARG_REF to an 8-byte object it put, 1000
+ *                                      calls per batch; the sum of the ranks' calls/s
+ *   actor_create_per_s                 rank 0 creates 1000 actors (default placement),
+ *                                      calls a no-op method of each, gets all, releases
+ *                                      all; actors/s
  *   single_client_get_object_containing_10k_refs
  *                                      tr_get of an object holding 10,000 refs
  *                                      (tr_put_refs), tr_buf_refs of all of them, and
@@ -34,7 +49,9 @@
  *   limit_memcpy_gbps                  single-thread memcpy of 80 MiB, best of 5, GB/s
  *   limit_am_roundtrip_us              UCX active-message ping-pong of 8 bytes between
  *                                      ranks 0 and 1, microseconds per round trip
- *                                      (needs 2 ranks; null with 1)
+ *                                      (needs 2 ranks; null with 1); also measured
+ *                                      when a *_sync workload is selected, for
+ *                                      its target
  *   limit_ucx_get_gbps                 one raw ucp_get of 64 MiB from rank 1 to rank 0
  *                                      over the transports taskray uses, best of the
  *                                      gets of about --seconds (at least 5) before the
@@ -140,6 +157,13 @@ enum {
     R_TASKS_ASYNC,
     R_MULTI_TASKS_ASYNC,
     R_MULTI_PUT_GIGABYTES,
+    R_ACTOR_SYNC,
+    R_ACTOR_ASYNC,
+    R_ACTOR_CONCURRENT,
+    R_ACTOR_1_N,
+    R_ACTOR_N_N,
+    R_ACTOR_N_N_ARG,
+    R_ACTOR_CREATE,
     R_GET_10K_REFS,
     R_GET_SAME_NODE,
     R_GET_CROSS_NODE,
@@ -162,6 +186,13 @@ static result_t results[R_COUNT] = {
     [R_TASKS_ASYNC]       = { "single_client_tasks_async", UNIT_PER_S, 0, 0 },
     [R_MULTI_TASKS_ASYNC] = { "multi_client_tasks_async", UNIT_PER_S, 0, 0 },
     [R_MULTI_PUT_GIGABYTES] = { "multi_client_put_gigabytes", UNIT_GB_S, 0, 0 },
+    [R_ACTOR_SYNC]        = { "1_1_actor_calls_sync", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_ASYNC]       = { "1_1_actor_calls_async", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_CONCURRENT]  = { "1_1_actor_calls_concurrent", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_1_N]         = { "1_n_actor_calls_async", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_N_N]         = { "n_n_actor_calls_async", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_N_N_ARG]     = { "n_n_actor_calls_with_arg_async", UNIT_PER_S, 0, 0 },
+    [R_ACTOR_CREATE]      = { "actor_create_per_s", UNIT_PER_S, 0, 0 },
     [R_GET_10K_REFS]      = { "single_client_get_object_containing_10k_refs", UNIT_PER_S, 0, 0 },
     [R_GET_SAME_NODE]     = { "get_same_node_1gib_us", UNIT_US, 0, 0 },
     [R_GET_CROSS_NODE]    = { "get_cross_node_gbps", UNIT_GB_S, 0, 0 },
@@ -1126,6 +1157,257 @@ static void run_single(int r, iter_fn_t iter, bench_ctx_t *c)
     quiet_barrier(NULL);
 }
 
+/* ---------------------------------------------------------------- actors */
+
+#define ACTOR_CLASS     "microbench_actor"
+#define ACTOR_CONC      16    /* 1_1_actor_calls_concurrent's max_concurrency */
+#define CREATE_BATCH    1000  /* actors per actor_create_per_s iteration */
+
+/* Ray's Actor: small_value() returns b"ok", small_value_arg(x) too. */
+static int actor_state; /* every actor's state: nothing */
+
+static tr_status_t actor_init(tr_task_h task, void **state_p)
+{
+    (void)task;
+    *state_p = &actor_state;
+    return TR_OK;
+}
+
+static tr_status_t actor_small_value(tr_task_h task, void *state)
+{
+    (void)state;
+    return tr_task_return(task, 0, "ok", 2);
+}
+
+static tr_status_t actor_small_value_arg(tr_task_h task, void *state)
+{
+    int64_t x;
+    tr_status_t st = tr_task_arg_i64(task, 0, &x); /* the value of the ref */
+
+    (void)state;
+    if (st != TR_OK) {
+        return st;
+    }
+    return tr_task_return(task, 0, "ok", 2);
+}
+
+static const tr_actor_method_t actor_methods[] = {
+    { "small_value", actor_small_value },
+    { "small_value_arg", actor_small_value_arg },
+};
+
+static const tr_actor_class_t actor_class = {
+    .name        = ACTOR_CLASS,
+    .init        = actor_init,
+    .methods     = actor_methods,
+    .num_methods = 2,
+};
+
+typedef struct {
+    tr_actor_h *actors;  /* the actors this rank calls */
+    int         nactors;
+    size_t      per_actor;  /* calls per actor per iteration */
+    tr_ref_h    arg;        /* n_n_actor_calls_with_arg_async: the put argument */
+    tr_ref_h   *refs;    /* per iteration: nactors * per_actor (at least CREATE_BATCH) */
+    tr_buf_h   *bufs;
+} actor_ctx_t;
+
+static actor_ctx_t actx;
+
+static void actor_ctx_alloc(void)
+{
+    size_t n = (size_t)BATCH * (size_t)(num_ranks > 0 ? num_ranks : 1);
+
+    if (n < CREATE_BATCH) n = CREATE_BATCH;
+    actx.refs = calloc(n, sizeof(*actx.refs));
+    actx.bufs = calloc(n, sizeof(*actx.bufs));
+    actx.actors = calloc(n, sizeof(*actx.actors));
+    if (actx.refs == NULL || actx.bufs == NULL || actx.actors == NULL) die("out of memory");
+}
+
+/* Create this rank's actors: @n of them, actor i on rank @rank_of(i) (-1:
+ * default placement), with @max_conc. */
+static void actors_create(int n, int (*rank_of)(int i), int max_conc, size_t per_actor)
+{
+    tr_actor_params_t p = { 0 };
+    int i, rank;
+
+    for (i = 0; i < n; i++) {
+        p.field_mask = 0;
+        rank = rank_of ? rank_of(i) : -1;
+        if (rank >= 0) {
+            p.field_mask |= TR_ACTOR_FIELD_RANK;
+            p.rank = rank;
+        }
+        if (max_conc > 1) {
+            p.field_mask |= TR_ACTOR_FIELD_MAX_CONCURRENCY;
+            p.max_concurrency = max_conc;
+        }
+        TR_CHECK(tr_actor_create(ACTOR_CLASS, NULL, 0, &p, &actx.actors[i]));
+    }
+    actx.nactors = n;
+    actx.per_actor = per_actor;
+}
+
+static void actors_release(void)
+{
+    int i;
+
+    for (i = 0; i < actx.nactors; i++) {
+        TR_CHECK(tr_actor_release(actx.actors[i]));
+        actx.actors[i] = TR_ACTOR_NULL;
+    }
+    actx.nactors = 0;
+}
+
+static int rank_one(int i) { (void)i; return 1; }
+static int rank_same(int i) { return i; }
+static int rank_next(int i) { (void)i; return (my_rank + 1) % num_ranks; }
+
+/* Check the b"ok" of @n results, release them and their refs. */
+static void expect_ok(size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (tr_buf_size(actx.bufs[i]) != 2 || memcmp(tr_buf_data(actx.bufs[i]), "ok", 2) != 0) {
+            die("an actor call returned %zu bytes, not \"ok\"", tr_buf_size(actx.bufs[i]));
+        }
+        TR_CHECK(tr_buf_release(actx.bufs[i]));
+        TR_CHECK(tr_ref_release(actx.refs[i]));
+    }
+}
+
+/* Ray: ray.get(a.small_value.remote()). */
+static double iter_actor_sync(void *arg)
+{
+    (void)arg;
+    TR_CHECK(tr_actor_call(actx.actors[0], "small_value", NULL, 0, NULL, &actx.refs[0]));
+    TR_CHECK(tr_get(actx.refs[0], TR_TIMEOUT_INFINITE, &actx.bufs[0]));
+    expect_ok(1);
+    return 1;
+}
+
+/* Ray: ray.get([a.small_value.remote() for _ in range(1000)]), and for n
+ * actors the calls spread round-robin over them; with actx.arg, every call
+ * passes it (Ray: small_value_arg.remote(x)). */
+static double iter_actor_async(void *arg)
+{
+    const size_t n = actx.per_actor * (size_t)actx.nactors;
+    tr_arg_t ref_arg;
+    size_t i;
+
+    (void)arg;
+    if (actx.arg != TR_REF_NULL) {
+        ref_arg = TR_ARG_REF(actx.arg);
+        for (i = 0; i < n; i++) {
+            TR_CHECK(tr_actor_call(actx.actors[i % (size_t)actx.nactors], "small_value_arg",
+                                   &ref_arg, 1, NULL, &actx.refs[i]));
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            TR_CHECK(tr_actor_call(actx.actors[i % (size_t)actx.nactors], "small_value", NULL, 0,
+                                   NULL, &actx.refs[i]));
+        }
+    }
+    TR_CHECK(tr_get_many(actx.refs, n, TR_TIMEOUT_INFINITE, actx.bufs));
+    expect_ok(n);
+    return (double)n;
+}
+
+/* Ray's Client.small_value_batch_arg: x = ray.put(0) once per batch, then
+ * the batch of calls with it. */
+static double iter_actor_async_arg(void *arg)
+{
+    double n;
+
+    TR_CHECK(tr_put_i64(0, &actx.arg));
+    n = iter_actor_async(arg);
+    TR_CHECK(tr_ref_release(actx.arg));
+    actx.arg = TR_REF_NULL;
+    return n;
+}
+
+/* Create CREATE_BATCH actors (default placement), one small_value call on
+ * each (it runs once the constructor has), get them all, release the
+ * results and the actors. */
+static double iter_actor_create(void *arg)
+{
+    size_t i;
+
+    (void)arg;
+    for (i = 0; i < CREATE_BATCH; i++) {
+        TR_CHECK(tr_actor_create(ACTOR_CLASS, NULL, 0, NULL, &actx.actors[i]));
+        TR_CHECK(tr_actor_call(actx.actors[i], "small_value", NULL, 0, NULL, &actx.refs[i]));
+    }
+    TR_CHECK(tr_get_many(actx.refs, CREATE_BATCH, TR_TIMEOUT_INFINITE, actx.bufs));
+    expect_ok(CREATE_BATCH);
+    for (i = 0; i < CREATE_BATCH; i++) {
+        TR_CHECK(tr_actor_release(actx.actors[i]));
+        actx.actors[i] = TR_ACTOR_NULL;
+    }
+    return CREATE_BATCH;
+}
+
+/* A 1_1 workload on rank 0 against one actor on rank 1. */
+static void run_actor_1_1(int r, iter_fn_t iter, int max_conc, bench_ctx_t *c)
+{
+    if (!selected(r) || results[r].ran) {
+        return;
+    }
+    if (my_rank == 0) {
+        actors_create(1, rank_one, max_conc, BATCH);
+    }
+    run_single(r, iter, c);
+    if (my_rank == 0) {
+        actors_release();
+    }
+}
+
+/* Every rank measures @iter with its own actors at once; the sum. */
+static void run_actor_multi(int r, iter_fn_t iter)
+{
+    double mine, sum = 0;
+
+    if (!selected(r)) {
+        return;
+    }
+    quiet_barrier(NULL); /* start together */
+    mine = measure(iter, NULL, opts.seconds);
+    MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    results[r].value = sum;
+    results[r].ran = 1;
+    actors_release();
+    quiet_barrier(NULL);
+}
+
+static void run_actor_workloads(bench_ctx_t *c)
+{
+    if (num_ranks < 2) {
+        if (selected(R_ACTOR_SYNC)) skip(R_ACTOR_SYNC, "needs 2 ranks");
+        if (selected(R_ACTOR_ASYNC)) skip(R_ACTOR_ASYNC, "needs 2 ranks");
+        if (selected(R_ACTOR_CONCURRENT)) skip(R_ACTOR_CONCURRENT, "needs 2 ranks");
+    }
+    run_actor_1_1(R_ACTOR_SYNC, iter_actor_sync, 1, c);
+    run_actor_1_1(R_ACTOR_ASYNC, iter_actor_async, 1, c);
+    run_actor_1_1(R_ACTOR_CONCURRENT, iter_actor_async, ACTOR_CONC, c);
+
+    if (selected(R_ACTOR_1_N)) {
+        if (my_rank == 0) actors_create(num_ranks, rank_same, 1, BATCH);
+        run_single(R_ACTOR_1_N, iter_actor_async, c);
+        if (my_rank == 0) actors_release();
+    }
+    if (selected(R_ACTOR_N_N)) {
+        actors_create(num_ranks, rank_same, 1, BATCH);
+        run_actor_multi(R_ACTOR_N_N, iter_actor_async);
+    }
+    if (selected(R_ACTOR_N_N_ARG)) {
+        actors_create(1, rank_next, 1, BATCH);
+        run_actor_multi(R_ACTOR_N_N_ARG, iter_actor_async_arg);
+    }
+    run_single(R_ACTOR_CREATE, iter_actor_create, c);
+}
+
 static void run_workloads(bench_ctx_t *c)
 {
     double mine, sum = 0;
@@ -1173,6 +1455,8 @@ static void run_workloads(bench_ctx_t *c)
         c->big = NULL;
         quiet_barrier(NULL);
     }
+
+    run_actor_workloads(c);
 
     if (my_rank == 0 && selected(R_GET_10K_REFS)) {
         setup_10k_refs(c);
@@ -1280,6 +1564,32 @@ static void print_table(void)
         printf("  single_client_tasks_sync round trip %.2f us = %.2f x "
                "limit_am_roundtrip_us (%.2f us), target <= 3: %s\n",
                rtt_us, ratio, results[R_LIMIT_AM].value, ratio <= 3 ? "met" : "not met");
+    }
+    if (have(R_ACTOR_SYNC) && have(R_LIMIT_AM)) {
+        rtt_us = 1e6 / results[R_ACTOR_SYNC].value;
+        ratio = rtt_us / results[R_LIMIT_AM].value;
+        targets_header();
+        printf("  1_1_actor_calls_sync round trip %.2f us = %.2f x "
+               "limit_am_roundtrip_us (%.2f us), target <= 3: %s\n",
+               rtt_us, ratio, results[R_LIMIT_AM].value, ratio <= 3 ? "met" : "not met");
+    }
+    if (have(R_ACTOR_ASYNC)) {
+        targets_header();
+        printf("  1_1_actor_calls_async %.0f/s vs target 1000000/s: %s\n",
+               results[R_ACTOR_ASYNC].value,
+               results[R_ACTOR_ASYNC].value >= 1e6 ? "met" : "not met");
+    }
+    if (have(R_ACTOR_N_N)) {
+        targets_header();
+        printf("  n_n_actor_calls_async %.0f/s vs target 1000000/s: %s\n",
+               results[R_ACTOR_N_N].value,
+               results[R_ACTOR_N_N].value >= 1e6 ? "met" : "not met");
+    }
+    if (have(R_ACTOR_CREATE)) {
+        targets_header();
+        printf("  actor_create_per_s %.0f/s vs target 50000/s: %s\n",
+               results[R_ACTOR_CREATE].value,
+               results[R_ACTOR_CREATE].value >= 5e4 ? "met" : "not met");
     }
     if (have(R_PUT_GIGABYTES) && have(R_LIMIT_MEMCPY)) {
         ratio = results[R_PUT_GIGABYTES].value / results[R_LIMIT_MEMCPY].value;
@@ -1426,7 +1736,8 @@ static void usage(FILE *f)
             "                   multi_client_tasks_async is then skipped)\n"
             "  --node-per-rank  every rank is a node of its own (TASKRAY_NODE_ID = rank), for\n"
             "                   get_cross_node_gbps and limit_ucx_get_gbps on one host\n"
-            "Workload groups: --filter cross_node (get_cross_node_gbps, limit_ucx_get_gbps),\n"
+            "--filter actor runs the seven actor workloads (1_1_*, 1_n_*, n_n_*,\n"
+            "actor_create_per_s).  Workload groups: --filter cross_node (get_cross_node_gbps, limit_ucx_get_gbps),\n"
             "--filter spill (spill_gbps, restore_gbps, limit_disk_write_gbps; they run only\n"
             "when nothing else is selected, with a 256 MiB store share per rank unless\n"
             "TASKRAY_OBJECT_STORE_BYTES is set).\n");
@@ -1526,7 +1837,8 @@ int main(int argc, char **argv)
         results[R_LIMIT_MEMCPY].ran = 1;
         quiet_barrier(NULL);
     }
-    if (selected(R_LIMIT_AM)) {
+    /* also for the round-trip targets of the sync workloads */
+    if (selected(R_LIMIT_AM) || selected(R_TASKS_SYNC) || selected(R_ACTOR_SYNC)) {
         results[R_LIMIT_AM].value = num_ranks >= 2 ? am_roundtrip_us() : NAN;
         results[R_LIMIT_AM].ran = 1;
     }
@@ -1543,6 +1855,8 @@ int main(int argc, char **argv)
     }
     prepare_spill();
     set_resources();
+    TR_CHECK(tr_actor_class_register(&actor_class));
+    actor_ctx_alloc();
     TR_CHECK(tr_init(&init));
     ctx.next = (int64_t)my_rank << 40; /* distinct echo arguments per rank */
     quiet_barrier(NULL);

@@ -10,5 +10,6 @@ Suite *tr_suite_lifecycle(void);
 Suite *tr_suite_futures(void);
 Suite *tr_suite_tasks(void);
 Suite *tr_suite_objects(void);
+Suite *tr_suite_actors(void);
 
 #endif

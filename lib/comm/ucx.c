@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <ucp/api/ucp.h>
@@ -75,6 +76,7 @@ struct tr__comm {
     long            inflight;     /* loop thread only */
     uint64_t        spin_ns;
     _Atomic uint64_t dropped;
+    _Atomic long    sends_pending;  /* sends posted and not yet completed */
 };
 
 static tr_status_t ucs_err(ucs_status_t s, const char *what)
@@ -209,6 +211,7 @@ static void op_done(tr__comm_t *c, op_t *o, ucs_status_t s)
         if (s != UCS_OK && !c->peers[o->peer].failed)
             tr__warn("send to rank %d failed: %s", o->peer, ucs_status_string(s));
         free(o->buf);
+        atomic_fetch_sub(&c->sends_pending, 1);
     }
     if (o->done) o->done(o->arg, s == UCS_OK ? TR_OK : TR_ERR_TRANSPORT);
     free(o);
@@ -261,6 +264,7 @@ static void op_start(tr__comm_t *c, op_t *o)
 static void post(tr__comm_t *c, op_t *o)
 {
     o->comm = c;
+    if (o->type == OP_SEND) atomic_fetch_add(&c->sends_pending, 1);
     o->next = NULL;
     pthread_mutex_lock(&c->qlock);
     if (c->qtail) c->qtail->next = o; else c->qhead = o;
@@ -354,14 +358,26 @@ uint64_t tr__comm_dropped(const tr__comm_t *c) { return atomic_load(&((tr__comm_
 
 void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }
 
+/* A worker flush does not wait for sends UCX still holds pending (for
+ * example on an endpoint that is still wiring up), so flush until every
+ * send posted before the call has completed (bounded: a peer that stopped
+ * progressing cannot hold us for ever). */
 tr_status_t tr__comm_flush(tr__comm_t *c)
 {
-    tr__completion_t w = TR__COMPLETION_INIT;
-    op_t *o = calloc(1, sizeof(*o));
-    if (o == NULL) return TR_ERR_NO_MEMORY;
-    o->type = OP_FLUSH; o->done = tr__completion_done; o->arg = &w;
-    post(c, o);
-    return tr__completion_wait(&w);
+    tr_status_t st = TR_OK;
+    for (int round = 0; round < 2000; round++) {
+        tr__completion_t w = TR__COMPLETION_INIT;
+        op_t *o = calloc(1, sizeof(*o));
+        if (o == NULL) return TR_ERR_NO_MEMORY;
+        o->type = OP_FLUSH; o->done = tr__completion_done; o->arg = &w;
+        post(c, o);
+        st = tr__completion_wait(&w);
+        if (atomic_load(&c->sends_pending) == 0) return st;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    tr__warn("%ld sends still pending after flushing for 2 s", (long)atomic_load(&c->sends_pending));
+    return st;
 }
 
 /*

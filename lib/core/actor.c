@@ -75,6 +75,17 @@ tr_status_t tr__actors_init(void)
 
 static const char *aname(const tr__actor_t *a) { return a->cls ? a->cls->name : "?"; }
 
+/* Remember why an actor id is dead, for calls that arrive later. */
+static void mark_dead_locked(uint64_t id, const char *why)
+{
+    tr__rt_t *rt = tr__rt;
+    char *old = tr__hmap_get(&rt->actor_dead, id);
+    char *w = strdup(why);
+    if (w == NULL) return;
+    if (tr__hmap_put(&rt->actor_dead, id, w) < 0) { free(w); return; }
+    free(old);
+}
+
 static void q_push(tr__actor_t *a, struct tr_task *t)
 {
     t->next = NULL;
@@ -245,7 +256,7 @@ static void destroy(tr__actor_t *a)
     if (a->ready && a->cls->fini) a->cls->fini(a->state);
     pthread_mutex_lock(&rt->lock);
     tr__hmap_del(&rt->actors, a->id);
-    tr__hmap_put(&rt->actor_dead, a->id, (void *)1);
+    mark_dead_locked(a->id, a->why ? a->why : "the actor was collected: no handle to it was left");
     if (a->held.cpus > 0 || a->held.nres > 0) tr__pool_hold(&rt->pool, &a->held, 0);
     if (a->name) send_name(2, a->name, 0, a->owner, a->id);
     pthread_mutex_unlock(&rt->lock);
@@ -386,7 +397,8 @@ static void take_call_locked(uint64_t id, struct tr_task *t, doomed_t *d)
     tr__rt_t *rt = tr__rt;
     tr__actor_t *a = tr__hmap_get(&rt->actors, id);
     if (a) { t->actor = a; deliver_locked(a, t, d); return; }
-    if (tr__hmap_get(&rt->actor_dead, id)) { doom(d, t, "the actor is dead (killed, collected, or its constructor failed)"); return; }
+    const char *why = tr__hmap_get(&rt->actor_dead, id);
+    if (why) { doom(d, t, why); return; }
     /* not created yet: the creation message may trail a borrower's call */
     t->next = tr__hmap_get(&rt->actor_early, id);
     if (tr__hmap_put(&rt->actor_early, id, t) < 0) { t->next = NULL; doom(d, t, "out of memory"); }
@@ -444,7 +456,7 @@ static void kill_id(uint64_t id, int graceful, const char *why)
     pthread_mutex_lock(&rt->lock);
     tr__actor_t *a = tr__hmap_get(&rt->actors, id);
     if (a) kill_locked(a, graceful, &d, why);
-    else if (!graceful) tr__hmap_put(&rt->actor_dead, id, (void *)1);   /* killed before it was created */
+    else if (!graceful) mark_dead_locked(id, why);   /* killed before it was created */
     pthread_mutex_unlock(&rt->lock);
     doomed_finish(&d);
 }
@@ -575,7 +587,7 @@ static void send_kill(int rank, uint64_t id, int graceful)
         doomed_t d = { 0 };
         tr__actor_t *a = tr__hmap_get(&rt->actors, id);
         if (a) kill_locked(a, graceful, &d, graceful ? "the actor was collected" : "the actor was killed (tr_actor_kill)");
-        else if (!graceful) tr__hmap_put(&rt->actor_dead, id, (void *)1);
+        else if (!graceful) mark_dead_locked(id, "the actor was killed (tr_actor_kill)");
         /* calls doomed here belong to callers: finish them without the lock */
         if (d.n) {
             pthread_mutex_unlock(&rt->lock);
@@ -633,10 +645,11 @@ void tr__actor_pump_locked(tr__obj_t *a)
             t->astream = a->astream;
             tr__local_args(t, s);
             tr__actor_t *act = tr__hmap_get(&rt->actors, v.id);
-            if ((act == NULL && tr__hmap_get(&rt->actor_dead, v.id)) || (act && act->dead == 1)) {
+            const char *dead_why = act ? (act->dead == 1 ? (act->why ? act->why : "the actor was killed") : NULL)
+                                       : tr__hmap_get(&rt->actor_dead, v.id);
+            if (dead_why) {
                 /* ours and dead: fail it here, under the lock we hold */
-                tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, rt->rank,
-                                     act && act->why ? act->why : "the actor is dead (killed, collected, or its constructor failed)");
+                tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, rt->rank, dead_why);
                 tr__task_free(t);
                 continue;
             }
@@ -1057,6 +1070,7 @@ void tr__actors_shutdown(void)
     }
     tr__hmap_destroy(&rt->actors);
     tr__hmap_destroy(&rt->actor_early);
+    for (size_t i = 0; rt->actor_dead.vals && i <= rt->actor_dead.mask; i++) free(rt->actor_dead.vals[i]);
     tr__hmap_destroy(&rt->actor_dead);
     tr__hmap_destroy(&rt->names);
     free(rt->actors_placed);
