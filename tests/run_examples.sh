@@ -1,13 +1,14 @@
 #!/bin/sh
 # The example programs must run and exit 0: quickstart on 4 ranks, pi on 2,
 # fib 20 on 1 and 2 ranks, and fib 18 and 25 without any launcher (embedded mode).
-# fib must print its result.
+# fib must print its result.  The actor examples: counter on 1 and 3 ranks,
+# param_server on 2 and 4 ranks (small models); each checks its own result.
 set -eu
 here=${srcdir:-$(dirname "$0")}
 . "$here/mpi_common.sh"
 
 ex=${top_builddir:-..}/examples
-for p in quickstart pi fib; do
+for p in quickstart pi fib counter param_server; do
     [ -x "$ex/$p" ] || tr_fail "$ex/$p was not built"
 done
 
@@ -36,4 +37,19 @@ out=$(TASKRAY_NUM_EXECUTORS=2 timeout -k 10 "$TR_TEST_TIMEOUT" "$ex/fib" 25 2>&1
 echo "$out"
 echo "$out" | grep -qw 75025 || tr_fail "fib 25 did not print 75025"
 echo "$out" | grep -q "executor threads are blocked" && tr_fail "fib 25 needed thousands of executor threads"
+
+for n in 1 3; do
+    echo "== counter, $n rank(s)"
+    out=$(tr_mpirun "$n" "$ex/counter" -n 200 -t 6 -k 40 2>&1) || { echo "$out"; tr_fail "counter on $n rank(s)"; }
+    echo "$out"
+    echo "$out" | grep -q "counter: ok" || tr_fail "counter on $n rank(s) did not print 'counter: ok'"
+done
+
+for n in 2 4; do
+    echo "== param_server, $n ranks"
+    out=$(tr_mpirun "$n" "$ex/param_server" -w "$((n + 1))" -i 20 -d 200 2>&1) ||
+        { echo "$out"; tr_fail "param_server on $n ranks"; }
+    echo "$out"
+    echo "$out" | grep -q "param_server: ok" || tr_fail "param_server on $n ranks did not print 'param_server: ok'"
+done
 echo "run_examples: passed"
