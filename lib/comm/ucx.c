@@ -142,7 +142,28 @@ static void deliver(tr__comm_t *c, const void *data, size_t len)
         tr__warn("dropped a %zu-byte message: %s", len, why);
         return;
     }
-    c->cb.recv(c->cb.arg, data, len);
+    tr__wire_hdr_t h;
+    memcpy(&h, data, sizeof(h));
+    if (h.type != TR__MSG_BUNDLE) {
+        c->cb.recv(c->cb.arg, data, len);
+        return;
+    }
+    /* several messages sent back to back: each checked on its own */
+    const char *p = (const char *)data + sizeof(h), *end = (const char *)data + len;
+    while (p < end) {
+        tr__wire_hdr_t sub;
+        if ((size_t)(end - p) < sizeof(sub)) { why = "truncated"; goto bad; }
+        memcpy(&sub, p, sizeof(sub));
+        if (sub.length < sizeof(sub) || sub.length > (size_t)(end - p)) { why = "a part overruns it"; goto bad; }
+        if (sub.type == TR__MSG_BUNDLE || sub.src != h.src) { why = "a part is a bundle or from another rank"; goto bad; }
+        if (tr__wire_check(p, sub.length, c->boot->job_id, c->size, &why) != 0) goto bad;
+        c->cb.recv(c->cb.arg, p, sub.length);
+        p += sub.length;
+    }
+    return;
+bad:
+    atomic_fetch_add(&c->dropped, 1);
+    tr__warn("dropped the rest of a %zu-byte bundle from rank %u: %s", len, h.src, why);
 }
 
 static ucs_status_t am_cb(void *arg, const void *header, size_t hlen, void *data, size_t len,
@@ -273,6 +294,46 @@ static void post(tr__comm_t *c, op_t *o)
     if (atomic_load(&c->sleeping)) ucp_worker_signal(c->worker);
 }
 
+#define BUNDLE_MAX  (32u << 10)   /* bytes per bundle: stays in UCX's eager path */
+#define BUNDLE_PART (4u << 10)    /* messages up to this size are bundled */
+
+/* Consecutive small sends to one peer become one active message: fewer
+ * UCX operations and fewer wake-ups of the receiving loop for bursts of
+ * tasks, actor calls and results.  Returns the op to start (a bundle that
+ * replaced the run, or @o itself) and advances *@next_p past the run. */
+static op_t *bundle(tr__comm_t *c, op_t *o, op_t **next_p)
+{
+    op_t *q = o->next;
+    size_t total = sizeof(tr__wire_hdr_t) + o->len;
+    int n = 1;
+    if (o->type != OP_SEND || o->len > BUNDLE_PART) return o;
+    for (; q && q->type == OP_SEND && q->peer == o->peer && q->len <= BUNDLE_PART && total + q->len <= BUNDLE_MAX; q = q->next) {
+        total += q->len;
+        n++;
+    }
+    if (n < 2) return o;
+    char *buf = malloc(total);
+    if (buf == NULL) return o;   /* send them one by one */
+    tr__wire_hdr_t h = { TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_BUNDLE, (uint32_t)c->rank, (uint32_t)total, c->boot->job_id };
+    memcpy(buf, &h, sizeof(h));
+    size_t off = sizeof(h);
+    op_t *p = o;
+    for (int i = 0; i < n; i++) {
+        op_t *nx = p->next;
+        memcpy(buf + off, p->buf, p->len);
+        off += p->len;
+        free(p->buf);
+        if (p != o) free(p);
+        p = nx;
+    }
+    atomic_fetch_sub(&c->sends_pending, n - 1);   /* n sends became one */
+    o->buf = buf;
+    o->len = total;
+    o->next = q;
+    *next_p = q;
+    return o;
+}
+
 static int drain(tr__comm_t *c)
 {
     pthread_mutex_lock(&c->qlock);
@@ -282,6 +343,7 @@ static int drain(tr__comm_t *c)
     int n = 0;
     for (op_t *o = list, *next; o; o = next) {
         next = o->next;
+        o = bundle(c, o, &next);
         op_start(c, o);
         n++;
     }
@@ -475,13 +537,16 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
     if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->efd, &ev) != 0) { tr__error("epoll_ctl failed: %m"); st = TR_ERR_SYSTEM; goto err; }
 
     if ((st = exchange(c, arena_base, arena_size)) != TR_OK) goto err;
+    /* published before the loop starts: the first message it receives may
+     * be a task whose executor answers through *comm_p at once */
+    *comm_p = c;
     if (pthread_create(&c->thread, NULL, loop_main, c) != 0) {
+        *comm_p = NULL;
         tr__error("cannot start the event loop thread");
         st = TR_ERR_SYSTEM;
         goto err;
     }
     c->thread_started = 1;
-    *comm_p = c;
     return TR_OK;
 err:
     tr__comm_destroy(c);

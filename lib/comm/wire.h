@@ -35,6 +35,7 @@ typedef enum {
     TR__MSG_ACALL    = 16, /* caller -> actor's rank: run a method (in sequence order) */
     TR__MSG_AKILL    = 17, /* any -> actor's rank: kill now, or destroy once drained */
     TR__MSG_NAME     = 18, /* actor names, at the name's directory rank: register, look up, drop */
+    TR__MSG_BUNDLE   = 19, /* several messages back to back (lib/comm/ucx.c) */
     TR__MSG_MAX
 } tr__msg_type_t;
 
