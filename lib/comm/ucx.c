@@ -265,6 +265,13 @@ static void op_start(tr__comm_t *c, op_t *o)
     }
     switch (o->type) {
     case OP_SEND:
+        /* eager only: a rendezvous message completes when its data has been
+         * pulled, so a later small message could overtake it, and the
+         * object protocol relies on per-peer order (a borrower's releases
+         * before its task's result, a borrow's answer before the state).
+         * Messages are small by design: bulk data moves by ucp_get. */
+        p.op_attr_mask |= UCP_OP_ATTR_FIELD_FLAGS;
+        p.flags = UCP_AM_SEND_FLAG_EAGER;
         req = ucp_am_send_nbx(ep, TR__AM_ID, NULL, 0, o->buf, o->len, &p);
         break;
     case OP_GET: {
