@@ -468,7 +468,8 @@ enum {
     TR_ACTOR_FIELD_NAME            = 1u << 3,
     TR_ACTOR_FIELD_RANK            = 1u << 4,
     TR_ACTOR_FIELD_NODE            = 1u << 5,
-    TR_ACTOR_FIELD_SPREAD          = 1u << 6
+    TR_ACTOR_FIELD_SPREAD          = 1u << 6,
+    TR_ACTOR_FIELD_NUM_GPUS        = 1u << 7
 };
 
 /** Options of tr_actor_create().  Unset fields take the defaults given here. */
@@ -481,6 +482,8 @@ typedef struct tr_actor_params {
     int         rank;            /* run on this rank (hard affinity); default: placed */
     int         node;            /* run on a rank of this node (hard affinity) */
     int         spread;          /* non-zero: prefer the node, then the rank, with the fewest actors */
+    double      num_gpus;        /* the "gpus" resource held for its life; default 0.  Ranks
+                                    have gpus when TASKRAY_RESOURCES declares them ("gpus=1") */
 } tr_actor_params_t;
 
 /**

@@ -778,6 +778,26 @@ START_TEST(test_bad_params)
 }
 END_TEST
 
+/* num_gpus: the "gpus" resource, held for the actor's life. */
+START_TEST(test_num_gpus)
+{
+    setenv("TASKRAY_RESOURCES", "gpus=1", 1);
+    tt_ok(tr_init(NULL));
+    tr_actor_h a, b;
+    tr_actor_params_t p = { .field_mask = TR_ACTOR_FIELD_NUM_GPUS, .num_gpus = 2 };
+    tt_assert_status(tr_actor_create("Counter", NULL, 0, &p, &a), TR_ERR_UNSCHEDULABLE);
+    tt_assert_contains(tr_last_error(), "gpus");
+    p.num_gpus = -1;
+    tt_assert_status(tr_actor_create("Counter", NULL, 0, &p, &a), TR_ERR_INVALID_ARG);
+    p.num_gpus = 1;
+    tt_ok(tr_actor_create("Counter", NULL, 0, &p, &a));
+    ck_assert_int_eq(ca_call_i64(a, "incr"), 1);
+    tt_ok(tr_actor_release(a));
+    (void)b;
+    tt_ok(tr_finalize());
+}
+END_TEST
+
 /* ------------------------------------------------------------------ names */
 
 START_TEST(test_named)
@@ -937,6 +957,7 @@ Suite *tr_suite_actors(void)
     tcase_add_test(tc, test_gc_dup_keeps_alive);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_bad_params);
+    tcase_add_test(tc, test_num_gpus);
     tcase_add_test(tc, test_named);
     tcase_add_test(tc, test_handle_to_task);
     tcase_add_test(tc, test_handle_in_object);

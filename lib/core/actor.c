@@ -777,6 +777,25 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
             tr_status_t st = tr__req_parse(params->resources, &need);
             if (st != TR_OK) return st;
         }
+        if ((params->field_mask & TR_ACTOR_FIELD_NUM_GPUS) && params->num_gpus != 0) {
+            if (!(params->num_gpus > 0) || params->num_gpus > 1e6) {
+                tr__set_error("num_gpus must be a finite number >= 0");
+                return TR_ERR_INVALID_ARG;
+            }
+            char spec[64];
+            snprintf(spec, sizeof(spec), "gpus=%.17g", params->num_gpus);
+            tr__req_t g = { 0 };
+            tr_status_t st = tr__req_parse(spec, &g);
+            if (st != TR_OK) return st;
+            int k = 0;
+            for (; k < need.nres && strcmp(need.res[k].name, "gpus") != 0; k++) {}
+            if (k == need.nres) {
+                if (need.nres >= TR__MAX_RES) return TR_ERR_INVALID_ARG;
+                need.res[need.nres++] = g.res[0];
+            } else {
+                need.res[k].amount += g.res[0].amount;
+            }
+        }
         if (params->field_mask & TR_ACTOR_FIELD_MAX_CONCURRENCY) {
             if (params->max_concurrency < 1 || params->max_concurrency > 1024) {
                 tr__set_error("max_concurrency must be in 1..1024");
