@@ -386,7 +386,18 @@ static void recv_create(int src, const void *msg, size_t len)
     if (r.bad) { tr__task_failmsg(t, "the actor creation message was malformed"); t->fetch_status = TR_ERR_PROTOCOL; }
     doomed_t d = { 0 };
     pthread_mutex_lock(&rt->lock);
-    create_locked(a, t, &d);
+    const char *why = tr__hmap_get(&rt->actor_dead, id);
+    if (why) {
+        /* killed (by a rank faster than its creator's message) before it
+         * existed: it never starts, and calls that waited for it fail */
+        struct tr_task *early = tr__hmap_del(&rt->actor_early, id);
+        for (struct tr_task *n; early; early = n) { n = early->next; doom(&d, early, why); }
+        tr__task_free(t);
+        if (a->name) send_name(2, a->name, 0, a->owner, a->id);
+        actor_free(a);
+    } else {
+        create_locked(a, t, &d);
+    }
     pthread_mutex_unlock(&rt->lock);
     doomed_finish(&d);
 }
