@@ -47,6 +47,7 @@ typedef struct tr__class {
 } tr__class_t;
 
 uint64_t            tr__method_id(const char *name);
+const char         *tr__method_name(uint64_t method_id);
 const tr__class_t  *tr__class_by_id(uint64_t id);
 const tr__class_t  *tr__class_by_name(const char *name);
 const tr__method_t *tr__class_method(const tr__class_t *c, uint64_t method_id);

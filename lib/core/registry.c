@@ -74,6 +74,18 @@ uint64_t tr__method_id(const char *name) { return tr__hash2(0x6d6574686f64ull, t
 
 const tr__class_t *tr__class_by_id(uint64_t id) { return tr__hmap_get(&classes, id); }
 
+/* The name of a method some class registered under @method_id, or NULL. */
+const char *tr__method_name(uint64_t method_id)
+{
+    for (size_t i = 0; classes.vals && i <= classes.mask; i++) {
+        const tr__class_t *c = classes.vals[i];
+        if (c == NULL) continue;
+        const tr__method_t *m = tr__class_method(c, method_id);
+        if (m) return m->name;
+    }
+    return NULL;
+}
+
 const tr__class_t *tr__class_by_name(const char *name)
 {
     return name ? tr__hmap_get(&classes, tr__hash2(0x636c617373ull, tr__hash_str(name))) : NULL;

@@ -28,7 +28,13 @@ uint64_t tr__next_task_id(void)
     return tr__hash2(tr__rt->root_id, atomic_fetch_add(&tr__rt->root_seq, 1) + 1);
 }
 
-static const char *spec_name(const tr__spec_t *s) { return s->name ? s->name : s->fn ? s->fn->name : "?"; }
+static const char *spec_name(const tr__spec_t *s)
+{
+    if (s->name) return s->name;
+    if (s->fn) return s->fn->name;
+    const char *m = s->actor ? tr__method_name(s->method_id) : NULL;
+    return m ? m : "?";
+}
 
 /* ------------------------------------------------------ executor tasks */
 
@@ -444,8 +450,8 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
     s->rets = calloc((size_t)nret, sizeof(*s->rets));
     if (params && (params->field_mask & TR_TASK_FIELD_NAME) && params->name)
         s->name = strdup(params->name);
-    else if (method)
-        s->name = strdup(method);
+    else if (method && tr__method_name(method_id) == NULL)
+        s->name = strdup(method);   /* no class has it: kept for the error message */
     tr_ref_h refs[TR_MAX_RETURNS] = { 0 };
     int nrefs = 0;
     st = TR_ERR_NO_MEMORY;
@@ -825,13 +831,14 @@ void tr__recv_result(const void *msg, size_t len)
     uint8_t outcome = tr__rbuf_u8(&r);
     uint32_t mlen = tr__rbuf_u32(&r);
     const char *m = tr__rbuf_get(&r, mlen);
-    char text[512] = "";
-    if (m) snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m);
+    char text[512];
+    text[0] = '\0';
+    if (m && mlen) snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m);
     uint16_t n = tr__rbuf_u16(&r);
     tr__val_t vals[TR_MAX_RETURNS];
-    memset(vals, 0, sizeof(vals));
-    int nv = 0;
+    int nv = 0, nclean = 0;
     if (n > TR_MAX_RETURNS || outcome > OUT_UNKNOWN_METHOD) r.bad = true;
+    else { memset(vals, 0, sizeof(vals[0]) * n); nclean = n; }   /* only the ones this message has */
     for (; nv < n && !r.bad; nv++) {
         uint8_t kind = tr__rbuf_u8(&r);
         if (kind == TR__VAL_INLINE) {
@@ -856,10 +863,10 @@ void tr__recv_result(const void *msg, size_t len)
         tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
     else {
         spec_result_locked(s, outcome, (int)h.src, text, vals);
-        memset(vals, 0, sizeof(vals));
+        nclean = 0;   /* the objects own the values now */
     }
     pthread_mutex_unlock(&rt->lock);
-    for (int i = 0; i < TR_MAX_RETURNS; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
+    for (int i = 0; i < nclean; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
 }
 
 void tr__recv_cancel(const void *msg, size_t len)
