@@ -620,7 +620,9 @@ static void send_kill(int rank, uint64_t id, int graceful)
 void tr__actor_gone_locked(tr__obj_t *o)
 {
     actor_val_t v;
-    if (handle_val(o, &v)) send_kill((int)v.rank, v.id, 1);
+    if (!handle_val(o, &v)) return;
+    if (tr__rt->actors_placed && tr__rt->actors_placed[v.rank] > 0) tr__rt->actors_placed[v.rank]--;
+    send_kill((int)v.rank, v.id, 1);
 }
 
 void tr__actor_pump_locked(tr__obj_t *a)
@@ -822,7 +824,6 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
     tr_status_t st = TR_OK;
     pthread_mutex_lock(&rt->lock);
     int rank = pick_rank(&need, params, &st);
-    if (rank >= 0) rt->actors_placed[rank]++;
     pthread_mutex_unlock(&rt->lock);
     if (rank < 0) return st;
 
@@ -928,7 +929,7 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
             if (m == NULL) st = TR_ERR_NO_MEMORY;
             else tr__comm_send(rt->comm, rank, m, len);
         }
-        if (st == TR_OK) o->is_actor = 1;
+        if (st == TR_OK) { o->is_actor = 1; rt->actors_placed[rank]++; }
         pthread_mutex_unlock(&rt->lock);
     }
     pthread_mutex_lock(&rt->lock);
