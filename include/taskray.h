@@ -276,6 +276,15 @@ TR_EXPORT tr_status_t tr_task_arg_ref(tr_task_h task, int i, tr_ref_h *ref_p);
 TR_EXPORT tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size);
 TR_EXPORT tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t value);
 TR_EXPORT tr_status_t tr_task_return_f64(tr_task_h task, int i, double value);
+/**
+ * Set return @i to a copy of @data that contains the refs @refs (@nrefs of
+ * them), like tr_put_refs(): whoever gets the result reads them with
+ * tr_buf_refs(), and the result keeps them alive.  The task keeps its own
+ * handles.  Errors: as tr_task_return(), TR_ERR_REF_RELEASED (a ref in
+ * @refs), TR_ERR_INVALID_ARG (@refs NULL with @nrefs > 0).
+ */
+TR_EXPORT tr_status_t tr_task_return_refs(tr_task_h task, int i, const void *data, size_t size,
+                                          const tr_ref_h *refs, size_t nrefs);
 /** Allocate return @i (@size bytes) in place, for the task to fill: no copy. */
 TR_EXPORT tr_status_t tr_task_return_alloc(tr_task_h task, int i, size_t size, void **data_p);
 /**

@@ -1767,6 +1767,64 @@ START_TEST(test_lineage_kept_and_capped)
 }
 END_TEST
 
+/* A task's result that contains refs (tr_task_return_refs): objects the
+ * task put, plus a ref it borrowed; all read back; all freed afterwards. */
+static tr_status_t ob_return_refs(tr_task_h t)
+{
+    tr_ref_h r[3];
+    tr_status_t st = tr_put_i64(11, &r[0]);
+    unsigned char *buf = malloc(256 * KIB);
+    if (buf == NULL) return TR_ERR_NO_MEMORY;
+    tt_fill(buf, 256 * KIB, 9);
+    if (st == TR_OK) st = tr_put(buf, 256 * KIB, &r[1]);
+    free(buf);
+    if (st == TR_OK) st = tr_task_arg_ref(t, 0, &r[2]);
+    if (st != TR_OK) return st;
+    /* bad input first: each refused with its status, nothing kept */
+    tr_ref_h gone;
+    if (tr_put_i64(1, &gone) != TR_OK || tr_ref_release(gone) != TR_OK ||
+        tr_task_return_refs(t, 0, "x", 2, NULL, 1) != TR_ERR_INVALID_ARG ||
+        tr_task_return_refs(t, 1, "x", 2, r, 1) != TR_ERR_INVALID_ARG ||
+        tr_task_return_refs(t, 0, "x", 2, &gone, 1) != TR_ERR_REF_RELEASED) {
+        tr_task_fail(t, "tr_task_return_refs accepted bad input");
+        for (int i = 0; i < 3; i++) tr_ref_release(r[i]);
+        return TR_ERR_TASK_FAILED;
+    }
+    st = tr_task_return_refs(t, 0, "abc", 4, r, 3);
+    for (int i = 0; i < 3; i++) tr_ref_release(r[i]);
+    return st;
+}
+TR_REMOTE(ob_return_refs)
+
+START_TEST(test_task_return_refs)
+{
+    tt_ok(tr_init(NULL));
+    tr_object_store_stats_t b0 = ob_stats();
+    tr_ref_h x, c;
+    tt_ok(tr_put_i64(99, &x));
+    tr_arg_t a = TR_ARG_BORROW(x);
+    tt_ok(tr_task_submit(ob_return_refs, &a, 1, NULL, &c));
+    tt_ok(tr_ref_release(x));
+    tr_buf_h v;
+    tt_ok(tr_get(c, TR_TIMEOUT_INFINITE, &v));
+    ck_assert_str_eq(tr_buf_data(v), "abc");
+    ck_assert_uint_eq(tr_buf_num_refs(v), 3);
+    tr_ref_h in[3];
+    tt_ok(tr_buf_refs(v, in, 3));
+    tt_ok(tr_buf_release(v));
+    ck_assert_int_eq(tt_get_i64(in[0]), 11);
+    ob_verify(in[1], 256 * KIB, 9);
+    ck_assert_int_eq(tt_get_i64(in[2]), 99);
+    tt_ok(tr_ref_release(c));   /* the extracted handles keep their objects */
+    ck_assert_int_eq(tt_get_i64(in[2]), 99);
+    for (int i = 0; i < 3; i++) tt_ok(tr_ref_release(in[i]));
+    tr_object_store_stats_t s = ob_stats();
+    ck_assert_uint_eq(s.owned_objects, b0.owned_objects);
+    ck_assert_uint_eq(ob_wait_used(b0.used_bytes), b0.used_bytes);
+    tt_ok(tr_finalize());
+}
+END_TEST
+
 START_TEST(test_summary_line)
 {
     char *dir = ob_spill_env(0);
@@ -1891,6 +1949,7 @@ Suite *tr_suite_objects(void)
     tcase_add_test(sp, test_object_too_large);
     tcase_add_test(sp, test_summary_line);
     tcase_add_test(sp, test_lineage_kept_and_capped);
+    tcase_add_test(sp, test_task_return_refs);
     tcase_add_test(sp, test_spill_restore_needs_room);
     tcase_add_test(sp, test_spill_get_many);
     tcase_add_test(sp, test_spill_write_fails);

@@ -848,6 +848,85 @@ END_TEST
 
 /* 4. Objects on every rank, copies on other nodes, all released: every
  * rank's store is back to its baseline. */
+/*
+ * Returned refs.  mo_make_refs: puts arg 0 (i64 n) objects of values
+ * ref_value(i) + rank*1000 (owned by this rank: they outlive the task
+ * because the result contains them), then returns (tr_task_return_refs)
+ * a container holding them plus, when arg 1 is a TR_ARG_BORROW ref, that
+ * ref too (owned elsewhere).  The task releases all its own handles.
+ */
+static tr_status_t mo_make_refs(tr_task_h t)
+{
+    int64_t n;
+    tr_status_t st = tr_task_arg_i64(t, 0, &n);
+    if (st != TR_OK || n < 0 || n > 64) return st != TR_OK ? st : TR_ERR_INVALID_ARG;
+    tr_ref_h refs[65];
+    int k = 0;
+    for (; k < n; k++)
+        if ((st = tr_put_i64(ref_value(k) + 1000 * tr_task_rank(t), &refs[k])) != TR_OK) break;
+    if (st == TR_OK && tr_task_num_args(t) > 1) {
+        if ((st = tr_task_arg_ref(t, 1, &refs[k])) == TR_OK) k++;
+    }
+    int64_t hdr = k;
+    if (st == TR_OK) st = tr_task_return_refs(t, 0, &hdr, sizeof(hdr), refs, (size_t)k);
+    for (int j = 0; j < k; j++) tr_ref_release(refs[j]);
+    return st;
+}
+TR_REMOTE(mo_make_refs)
+
+/* Refs inside task results, owned by the executor (rank 1), by the driver,
+ * and by a third rank (rank 1's object passed through a task on the last
+ * rank): all read back, all freed everywhere once released. */
+START_TEST(test_returned_refs)
+{
+    int a = 1, b = g_size - 1;
+    /* 1: a task on rank 1 returns 3 refs to objects it owns */
+    tr_task_params_t p = pin(a, 1);
+    tr_arg_t arg = TR_ARG_I64(3);
+    tr_ref_h c1;
+    tt_ok(tr_task_submit(mo_make_refs, &arg, 1, &p, &c1));
+    tr_buf_h v;
+    tt_ok(tr_get(c1, 30000, &v));
+    ck_assert_uint_eq(tr_buf_num_refs(v), 3);
+    tr_ref_h in1[3];
+    tt_ok(tr_buf_refs(v, in1, 3));
+    tt_ok(tr_buf_release(v));
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(tt_get_i64(in1[i]), ref_value(i) + 1000 * a);
+
+    /* 2: a task on the last rank returns 1 own ref, the driver's X, and (3) rank 1's in1[0] */
+    tr_ref_h x;
+    tt_ok(tr_put_i64(424242, &x));
+    tr_arg_t args2[2] = { TR_ARG_I64(1), TR_ARG_BORROW(x) };
+    tr_arg_t args3[2] = { TR_ARG_I64(0), TR_ARG_BORROW(in1[0]) };
+    tr_task_params_t pb = pin(b, 1);
+    tr_ref_h c2, c3;
+    tt_ok(tr_task_submit(mo_make_refs, args2, 2, &pb, &c2));
+    tt_ok(tr_task_submit(mo_make_refs, args3, 2, &pb, &c3));
+    tt_ok(tr_ref_release(x));          /* c2 keeps it */
+    release_all(in1, 3);               /* c1 and c3 keep them */
+    tt_ok(tr_ref_release(c1));         /* now only c3 keeps rank 1's object 0 */
+
+    tr_ref_h in2[2], in3[1];
+    tt_ok(tr_get(c2, 30000, &v));
+    ck_assert_uint_eq(tr_buf_num_refs(v), 2);
+    tt_ok(tr_buf_refs(v, in2, 2));
+    tt_ok(tr_buf_release(v));
+    ck_assert_int_eq(tt_get_i64(in2[0]), ref_value(0) + 1000 * b);
+    ck_assert_int_eq(tt_get_i64(in2[1]), 424242);
+    tt_ok(tr_get(c3, 30000, &v));
+    ck_assert_uint_eq(tr_buf_num_refs(v), 1);
+    tt_ok(tr_buf_refs(v, in3, 1));
+    tt_ok(tr_buf_release(v));
+    ck_assert_int_eq(tt_get_i64(in3[0]), ref_value(0) + 1000 * a);
+
+    release_all(in2, 2);
+    release_all(in3, 1);
+    tt_ok(tr_ref_release(c2));
+    tt_ok(tr_ref_release(c3));
+    expect_clean("after the returned-refs test");
+}
+END_TEST
+
 START_TEST(test_gc_all_ranks)
 {
     ck_assert_msg(g_size >= 2, "needs 2 ranks");
@@ -956,6 +1035,7 @@ int main(int argc, char **argv)
         { "borrow_pending", test_borrow_pending, fits_two },
         { "refs10k", test_refs10k, fits_two },
         { "gc", test_gc_all_ranks, fits_two },
+        { "returned_refs", test_returned_refs, fits_two },
     };
     const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
     int failed = 0;

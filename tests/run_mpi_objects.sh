@@ -10,15 +10,15 @@ here=${srcdir:-$(dirname "$0")}
 . "$here/mpi_common.sh"
 
 echo "== mpi_objects, 4 ranks, one node"
-tr_mpirun 4 ./mpi_objects same_node borrow_keep borrow_pending refs10k gc ||
+tr_mpirun 4 ./mpi_objects same_node borrow_keep borrow_pending refs10k gc returned_refs ||
     tr_fail "mpi_objects with 4 ranks on one node"
 
 echo "== mpi_objects, 3 ranks, a node each"
 tr_mpirun 3 sh "$here/per_rank_node.sh" ./mpi_objects \
-    cross_node borrow_keep borrow_pending refs10k gc ||
+    cross_node borrow_keep borrow_pending refs10k gc returned_refs ||
     tr_fail "mpi_objects with 3 ranks on 3 nodes"
 
 echo "== mpi_objects, 4 ranks, nodes {0,1} and {2,3}"
-tr_mpirun 4 sh "$here/pair_node.sh" ./mpi_objects dedupe borrow_keep borrow_pending refs10k gc ||
+tr_mpirun 4 sh "$here/pair_node.sh" ./mpi_objects dedupe borrow_keep borrow_pending refs10k gc returned_refs ||
     tr_fail "mpi_objects with 4 ranks on 2 nodes"
 echo "mpi_objects: all runs passed"

@@ -119,6 +119,52 @@ tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size)
     return st;
 }
 
+void tr__rinner_release(struct tr_task *t)
+{
+    if (t->rinner == NULL) return;
+    pthread_mutex_lock(&tr__rt->lock);
+    for (int i = 0; i < t->nret; i++) {
+        for (int k = 0; k < t->rinner[i].n; k++) tr__obj_unref_locked(t->rinner[i].objs[k]);
+        free(t->rinner[i].objs);
+    }
+    pthread_mutex_unlock(&tr__rt->lock);
+    free(t->rinner);
+    t->rinner = NULL;
+}
+
+tr_status_t tr_task_return_refs(tr_task_h task, int i, const void *data, size_t size, const tr_ref_h *refs,
+                                size_t nrefs)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || i < 0 || i >= t->nret || (data == NULL && size > 0) || (refs == NULL && nrefs > 0) ||
+        nrefs > INT32_MAX)
+        return TR_ERR_INVALID_ARG;
+    tr__obj_t **objs = nrefs ? malloc(sizeof(*objs) * nrefs) : NULL;
+    if (nrefs && objs == NULL) return TR_ERR_NO_MEMORY;
+    if (t->rinner == NULL && (t->rinner = calloc((size_t)t->nret, sizeof(*t->rinner))) == NULL) {
+        free(objs);
+        return TR_ERR_NO_MEMORY;
+    }
+    pthread_mutex_lock(&tr__rt->lock);
+    for (size_t k = 0; k < nrefs; k++) {
+        if ((objs[k] = tr__ref_obj(refs[k])) == NULL) {
+            for (size_t j = 0; j < k; j++) tr__obj_unref_locked(objs[j]);
+            pthread_mutex_unlock(&tr__rt->lock);
+            free(objs);
+            tr__set_error("ref %zu of the return is released or invalid", k);
+            return TR_ERR_REF_RELEASED;
+        }
+        objs[k]->refcnt++;
+    }
+    /* a return set twice keeps the last refs */
+    for (int k = 0; k < t->rinner[i].n; k++) tr__obj_unref_locked(t->rinner[i].objs[k]);
+    free(t->rinner[i].objs);
+    t->rinner[i].objs = objs;
+    t->rinner[i].n = (int)nrefs;
+    pthread_mutex_unlock(&tr__rt->lock);
+    return tr_task_return(task, i, data, size);
+}
+
 tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t v) { return tr_task_return(task, i, &v, 8); }
 tr_status_t tr_task_return_f64(tr_task_h task, int i, double v) { return tr_task_return(task, i, &v, 8); }
 

@@ -205,10 +205,18 @@ struct tr_task {
     /* actor work: a call, the constructor, or the destructor */
     struct tr__actor *actor;
     int             actor_op;    /* TR__AOP_* */
+    struct tr__rinner *rinner;   /* per return: refs it contains (tr_task_return_refs), or NULL */
     uint64_t        method_id, aseq, astream;
 };
 
 enum { TR__AOP_NONE = 0, TR__AOP_CALL, TR__AOP_INIT, TR__AOP_FINI };
+
+/* Refs a task's return contains (tr_task_return_refs), counted by the task. */
+typedef struct tr__rinner {
+    tr__obj_t **objs;
+    int         n;
+} tr__rinner_t;
+void tr__rinner_release(struct tr_task *t);   /* rt->lock not held */
 
 /* ------------------------------------------------------- executor pool */
 typedef struct tr__pool {
@@ -325,6 +333,7 @@ void        tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int f
 void        tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__send_ids(int dst, int type, const uint64_t *vals, int n);
 void        tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad);
+tr_status_t tr__borrow_add_locked(tr__obj_t *o, int rank);
 void        tr__fetched_locked(tr__obj_t *o, int rank, int ok);
 void        tr__notify_subs_locked(tr__obj_t *o);
 void        tr__proto_recv(int type, const void *msg, size_t len);

@@ -590,6 +590,7 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
             tr__wbuf_init(&w, 16);
             tr__wbuf_u64(&w, tag);
             tr__wbuf_u64(&w, objs[i]->id);
+            tr__wbuf_u32(&w, (uint32_t)rt->rank);
             void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
             if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
             else tr__comm_send(rt->comm, objs[i]->owner, m, len);

@@ -147,39 +147,40 @@ static tr__obj_t *owned(uint64_t id)
     return o && o->owner == tr__rt->rank ? o : NULL;
 }
 
-static void recv_borrow(int src, tr__rbuf_t *r)
+/* Count one borrow of @o by @rank (subscribing it to the state). */
+tr_status_t tr__borrow_add_locked(tr__obj_t *o, int rank)
 {
-    uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
-    if (r->bad) { tr__warn("dropped a malformed borrow message from rank %d", src); return; }
-    pthread_mutex_lock(&tr__rt->lock);
-    tr__obj_t *o = owned(id);
-    if (o == NULL) {
-        reply_to_locked(src, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
-        pthread_mutex_unlock(&tr__rt->lock);
-        return;
-    }
     int i = 0;
-    for (; i < o->nborrowers && o->borrowers[i].rank != src; i++) {}
+    for (; i < o->nborrowers && o->borrowers[i].rank != rank; i++) {}
     if (i == o->nborrowers) {
         tr__borrower_t *b = realloc(o->borrowers, sizeof(*b) * (size_t)(i + 1));
         int *s = realloc(o->subs, sizeof(*s) * (size_t)(o->nsubs + 1));
         if (s) o->subs = s;
-        if (b == NULL || s == NULL) {
-            if (b) o->borrowers = b;
-            reply_to_locked(src, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
-            pthread_mutex_unlock(&tr__rt->lock);
-            return;
-        }
-        o->borrowers = b;
-        b[i].rank = src;
+        if (b) o->borrowers = b;
+        if (b == NULL || s == NULL) return TR_ERR_NO_MEMORY;
+        b[i].rank = rank;
         b[i].count = 0;
         o->nborrowers++;
-        if (o->state == TR__OBJ_PENDING) o->subs[o->nsubs++] = src;
+        if (o->state == TR__OBJ_PENDING) o->subs[o->nsubs++] = rank;
     }
     o->borrowers[i].count++;
     o->refcnt++;
-    reply_to_locked(src, tag, TR_OK, -1, 0, 0, 0);
-    if (o->state != TR__OBJ_PENDING) send_state_locked(o, src);
+    return TR_OK;
+}
+
+/* BORROW: tag, id, borrowing rank.  The borrower is usually the sender;
+ * a task's executor registers the task's owner in advance for refs inside
+ * the task's returns (the owner then borrows and cancels this one). */
+static void recv_borrow(int src, tr__rbuf_t *r)
+{
+    uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
+    int who = (int)tr__rbuf_u32(r);
+    if (r->bad || who < 0 || who >= tr__rt->size) { tr__warn("dropped a malformed borrow message from rank %d", src); return; }
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__obj_t *o = owned(id);
+    tr_status_t st = o ? tr__borrow_add_locked(o, who) : TR_ERR_OBJECT_LOST;
+    if (tag) reply_to_locked(src, tag, st, -1, 0, 0, 0);
+    if (st == TR_OK && who == src && o->state != TR__OBJ_PENDING) send_state_locked(o, src);
     pthread_mutex_unlock(&tr__rt->lock);
 }
 

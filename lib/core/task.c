@@ -19,7 +19,20 @@ typedef struct tr__val {
     tr__blob_t *blob;     /* inline value, or NULL: stored on @holder */
     int         holder;
     size_t      size;
+    tr__obj_t **inner;    /* refs the value contains (counted), or NULL */
+    int         ninner;
 } tr__val_t;
+
+/* Values not taken by an object: drop their contained refs (rt->lock held). */
+static void vals_drop_inner_locked(tr__val_t *vals, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < vals[i].ninner; k++) if (vals[i].inner[k]) tr__obj_unref_locked(vals[i].inner[k]);
+        free(vals[i].inner);
+        vals[i].inner = NULL;
+        vals[i].ninner = 0;
+    }
+}
 
 uint64_t tr__next_task_id(void)
 {
@@ -217,6 +230,11 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
     switch (outcome) {
     case OUT_OK:
         for (int i = 0; i < s->nret; i++) {
+            /* contained refs first: the state sent to borrowers lists them */
+            s->rets[i]->inner = vals[i].inner;
+            s->rets[i]->ninner = vals[i].ninner;
+            vals[i].inner = NULL;
+            vals[i].ninner = 0;
             tr__obj_set_ready_locked(s->rets[i], vals[i].blob, vals[i].holder, vals[i].size);
             vals[i].blob = NULL;  /* the object owns it now */
         }
@@ -661,6 +679,14 @@ static void apply_local_result(struct tr_task *t, int outcome, const char *msg)
     tr__val_t vals[TR_MAX_RETURNS];
     for (int i = 0; i < t->nret; i++) {
         tr__blob_t *b = t->rets[i];
+        vals[i].inner = NULL;
+        vals[i].ninner = 0;
+        if (t->rinner && outcome == OUT_OK) {   /* the task's counts pass to the result */
+            vals[i].inner = t->rinner[i].objs;
+            vals[i].ninner = t->rinner[i].n;
+            t->rinner[i].objs = NULL;
+            t->rinner[i].n = 0;
+        }
         vals[i].holder = rt->rank;
         vals[i].size = b ? b->size : 0;
         vals[i].blob = b && b->kind != TR__BLOB_ARENA ? b : NULL;
@@ -670,8 +696,57 @@ static void apply_local_result(struct tr_task *t, int outcome, const char *msg)
     pthread_mutex_lock(&rt->lock);
     tr__spec_t *s = tr__hmap_get(&rt->specs, t->id);
     if (s && s->attempt == t->attempt && s->state == TR__SPEC_QUEUED) spec_result_locked(s, outcome, rt->rank, msg, vals);
+    vals_drop_inner_locked(vals, t->nret);
     pthread_mutex_unlock(&rt->lock);
     for (int i = 0; i < t->nret; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
+}
+
+/* The owner of a task's result must borrow the refs the result contains
+ * before the task drops its own counts: register it in advance (here, or
+ * at the refs' owners, waiting for their answers).  It borrows for itself
+ * when the result arrives and cancels these. */
+static void preregister_inner(struct tr_task *t)
+{
+    tr__rt_t *rt = tr__rt;
+    int remote = 0;
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < t->nret; i++)
+        for (int k = 0; k < t->rinner[i].n; k++) {
+            tr__obj_t *o = t->rinner[i].objs[k];
+            if (o->owner == t->owner) continue;
+            if (o->owner == rt->rank) tr__borrow_add_locked(o, t->owner);
+            else remote++;
+        }
+    pthread_mutex_unlock(&rt->lock);
+    if (remote == 0) return;
+    tr__rpc_t r;
+    uint64_t tag = tr__rpc_open(&r, remote);
+    for (int i = 0; i < t->nret; i++)
+        for (int k = 0; k < t->rinner[i].n; k++) {
+            tr__obj_t *o = t->rinner[i].objs[k];
+            if (o->owner == t->owner || o->owner == rt->rank) continue;
+            tr__wbuf_t w;
+            size_t len;
+            tr__wbuf_init(&w, 20);
+            tr__wbuf_u64(&w, tag);
+            tr__wbuf_u64(&w, o->id);
+            tr__wbuf_u32(&w, (uint32_t)t->owner);
+            void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
+            if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+            else tr__comm_send(rt->comm, o->owner, m, len);
+        }
+    tr_status_t st = tr__rpc_wait(&r);
+    if (st != TR_OK) tr__warn("registering the refs of a task's result for rank %d: %s", t->owner, tr_status_string(st));
+}
+
+static void put_inner(tr__wbuf_t *w, const struct tr_task *t, int i)
+{
+    int n = t->rinner ? t->rinner[i].n : 0;
+    tr__wbuf_u32(w, (uint32_t)n);
+    for (int k = 0; k < n; k++) {
+        tr__wbuf_u32(w, (uint32_t)t->rinner[i].objs[k]->owner);
+        tr__wbuf_u64(w, t->rinner[i].objs[k]->id);
+    }
 }
 
 /* RESULT: task id, attempt, outcome, message, then @nvals values. */
@@ -695,6 +770,7 @@ static void send_result(struct tr_task *t, int outcome, const char *msg)
     for (int i = 0; i < t->nret; i++) if (t->rets[i] && t->rets[i]->kind != TR__BLOB_ARENA) hint += t->rets[i]->size;
     tr__wbuf_init(&w, hint);
     put_result_head(&w, t->id, (uint32_t)t->attempt, outcome, msg, outcome == OUT_OK ? t->nret : 0);
+    if (outcome == OUT_OK && t->rinner) preregister_inner(t);
     for (int i = 0; outcome == OUT_OK && i < t->nret; i++) {
         tr__blob_t *b = t->rets[i];
         if (b->kind == TR__BLOB_ARENA) {
@@ -705,6 +781,7 @@ static void send_result(struct tr_task *t, int outcome, const char *msg)
             tr__wbuf_u64(&w, b->size);
             tr__wbuf_put(&w, b->data, b->size);
         }
+        put_inner(&w, t, i);
     }
     void *m = tr__wbuf_finish(&w, TR__MSG_RESULT, (uint32_t)rt->rank, rt->boot.job_id, &len);
     if (m == NULL) { tr__error("out of memory sending the result of a task to rank %d", t->owner); return; }
@@ -737,6 +814,7 @@ void tr__task_finish(struct tr_task *t, tr_status_t st)
     }
     if (t->owner == tr__rt->rank) apply_local_result(t, outcome, msg);
     else send_result(t, outcome, msg);
+    tr__rinner_release(t);   /* after the result: the owner's borrows are in place */
     tr__task_free(t);
 }
 
@@ -820,6 +898,44 @@ void tr__recv_task(const void *msg, size_t len)
     tr__pool_push(&tr__rt->pool, t);
 }
 
+/* The refs a received result contains become counted local objects: our
+ * own, or proxies we borrow (registering ourselves, then cancelling the
+ * registration the executor made for us in advance). */
+static void take_irefs_locked(tr__val_t *v, const tr__iref_t *ir, int n)
+{
+    tr__rt_t *rt = tr__rt;
+    if (n == 0) return;
+    v->inner = calloc((size_t)n, sizeof(*v->inner));
+    for (int k = 0; k < n; k++) {
+        tr__obj_t *o = tr__hmap_get(&rt->objs, ir[k].id);
+        if (ir[k].owner == rt->rank) {
+            if (o == NULL || o->owner != rt->rank) { tr__warn("a task result names object %016" PRIx64 " we no longer own", ir[k].id); continue; }
+            o->refcnt++;
+        } else {
+            if (o == NULL) {
+                if ((o = tr__obj_new(ir[k].id)) == NULL) goto cancel;
+                o->owner = ir[k].owner;
+                tr__obj_publish_locked(o);
+                if (!o->in_table) { free(o); o = NULL; goto cancel; }
+                tr__wbuf_t w;
+                size_t len;
+                tr__wbuf_init(&w, 20);
+                tr__wbuf_u64(&w, 0);   /* no answer wanted; the state follows */
+                tr__wbuf_u64(&w, o->id);
+                tr__wbuf_u32(&w, (uint32_t)rt->rank);
+                void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
+                if (m) tr__comm_send(rt->comm, o->owner, m, len);
+            } else {
+                o->refcnt++;
+            }
+        cancel:
+            tr__send_ids(ir[k].owner, TR__MSG_UNBORROW, &ir[k].id, 1);
+        }
+        if (v->inner && o) v->inner[v->ninner++] = o;
+        else if (o) tr__obj_unref_locked(o);
+    }
+}
+
 void tr__recv_result(const void *msg, size_t len)
 {
     tr__rt_t *rt = tr__rt;
@@ -836,9 +952,17 @@ void tr__recv_result(const void *msg, size_t len)
     if (m && mlen) snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m);
     uint16_t n = tr__rbuf_u16(&r);
     tr__val_t vals[TR_MAX_RETURNS];
+    tr__iref_t *irefs[TR_MAX_RETURNS];
+    int nirefs[TR_MAX_RETURNS];
     int nv = 0, nclean = 0;
     if (n > TR_MAX_RETURNS || outcome > OUT_UNKNOWN_METHOD) r.bad = true;
-    else { memset(vals, 0, sizeof(vals[0]) * n); nclean = n; }   /* only the ones this message has */
+    else {   /* only the ones this message has */
+        memset(vals, 0, sizeof(vals[0]) * n);
+        memset(irefs, 0, sizeof(irefs[0]) * n);
+        memset(nirefs, 0, sizeof(nirefs[0]) * n);
+        nclean = n;
+    }
+    const int nmem = nclean;   /* entries initialized above */
     for (; nv < n && !r.bad; nv++) {
         uint8_t kind = tr__rbuf_u8(&r);
         if (kind == TR__VAL_INLINE) {
@@ -853,6 +977,19 @@ void tr__recv_result(const void *msg, size_t len)
             if (r.bad) break;
         } else {
             r.bad = true;
+            break;
+        }
+        uint32_t ni = tr__rbuf_u32(&r);   /* refs the value contains */
+        if (ni == 0) continue;
+        if ((uint64_t)ni * 12 > (uint64_t)(r.end - r.p) || (irefs[nv] = malloc(sizeof(tr__iref_t) * ni)) == NULL) {
+            r.bad = true;
+            break;
+        }
+        nirefs[nv] = (int)ni;
+        for (uint32_t k = 0; k < ni; k++) {
+            irefs[nv][k].owner = (int)tr__rbuf_u32(&r);
+            irefs[nv][k].id = tr__rbuf_u64(&r);
+            if (irefs[nv][k].owner < 0 || irefs[nv][k].owner >= rt->size) r.bad = true;
         }
     }
     pthread_mutex_lock(&rt->lock);
@@ -862,11 +999,18 @@ void tr__recv_result(const void *msg, size_t len)
              (outcome == OUT_OK && n != s->nret))
         tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
     else {
+        for (int i = 0; i < n; i++) take_irefs_locked(&vals[i], irefs[i], nirefs[i]);
         spec_result_locked(s, outcome, (int)h.src, text, vals);
+        vals_drop_inner_locked(vals, n);   /* a failed outcome keeps none */
         nclean = 0;   /* the objects own the values now */
     }
+    if (nclean && !r.bad)   /* dropped: the executor registered us in advance; cancel that */
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < nirefs[i]; k++)
+                if (irefs[i][k].owner != rt->rank) tr__send_ids(irefs[i][k].owner, TR__MSG_UNBORROW, &irefs[i][k].id, 1);
     pthread_mutex_unlock(&rt->lock);
     for (int i = 0; i < nclean; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
+    for (int i = 0; i < nmem; i++) free(irefs[i]);
 }
 
 void tr__recv_cancel(const void *msg, size_t len)
