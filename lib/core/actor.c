@@ -118,6 +118,18 @@ static void doom(doomed_t *d, struct tr_task *t, const char *why)
     d->t[d->n++] = t;
 }
 
+static void doomed_finish(doomed_t *d);
+
+/* With rt->lock held: calls doomed here belong to callers, and their results
+ * go through rt->lock, so finish them with it released. */
+static void doomed_finish_relock(doomed_t *d)
+{
+    if (d->n == 0) return;
+    pthread_mutex_unlock(&tr__rt->lock);
+    doomed_finish(d);
+    pthread_mutex_lock(&tr__rt->lock);
+}
+
 static void doomed_finish(doomed_t *d)
 {
     for (int i = 0; i < d->n; i++) {
@@ -353,20 +365,13 @@ static void recv_create(int src, const void *msg, size_t len)
     tr__wire_open(copy, len, &h, &r);
     uint64_t id = tr__rbuf_u64(&r), cid = tr__rbuf_u64(&r);
     uint32_t conc = tr__rbuf_u32(&r);
-    tr__req_t held = { 0 };
-    held.cpus = tr__rbuf_f64(&r);
-    held.nres = tr__rbuf_u8(&r);
-    if (held.nres > TR__MAX_RES) r.bad = true;
-    for (int i = 0; i < held.nres && !r.bad; i++) {
-        const char *nm = tr__rbuf_get(&r, TR__RES_NAME_LEN);
-        held.res[i].amount = tr__rbuf_f64(&r);
-        if (nm) { memcpy(held.res[i].name, nm, TR__RES_NAME_LEN); held.res[i].name[TR__RES_NAME_LEN - 1] = 0; }
-    }
+    tr__req_t held;
+    tr__decode_req(&r, &held);
     uint16_t nlen = tr__rbuf_u16(&r);
     const char *nm = tr__rbuf_get(&r, nlen);
     uint16_t nargs = tr__rbuf_u16(&r);
     const tr__class_t *cls = tr__class_by_id(cid);
-    if (r.bad || cls == NULL || conc < 1 || conc > 1024 || !(held.cpus >= 0)) {
+    if (r.bad || cls == NULL || conc < 1 || conc > 1024) {
         tr__warn("dropped a malformed actor creation from rank %d", src);
         free(copy);
         return;
@@ -460,16 +465,12 @@ static void recv_call(int src, const void *msg, size_t len)
     doomed_finish(&d);
 }
 
-static void kill_id(uint64_t id, int graceful, const char *why)
+static void kill_id_locked(uint64_t id, int graceful, doomed_t *d)
 {
-    tr__rt_t *rt = tr__rt;
-    doomed_t d = { 0 };
-    pthread_mutex_lock(&rt->lock);
-    tr__actor_t *a = tr__hmap_get(&rt->actors, id);
-    if (a) kill_locked(a, graceful, &d, why);
+    const char *why = graceful ? "the actor was collected" : "the actor was killed (tr_actor_kill)";
+    tr__actor_t *a = tr__hmap_get(&tr__rt->actors, id);
+    if (a) kill_locked(a, graceful, d, why);
     else if (!graceful) mark_dead_locked(id, why);   /* killed before it was created */
-    pthread_mutex_unlock(&rt->lock);
-    doomed_finish(&d);
 }
 
 /* --------------------------------------------------------------- names */
@@ -511,21 +512,7 @@ static void name_op_locked(int op, const char *name, int from, uint64_t tag, int
         if (e && e->id == id) { tr__hmap_del(&rt->names, key); free(e->name); free(e); }
         return;
     }
-    if (from == rt->rank) {
-        tr__rpc_reply_locked(tag, st, owner, 0, id, 0);
-        return;
-    }
-    tr__wbuf_t w;
-    size_t len;
-    tr__wbuf_init(&w, 40);
-    tr__wbuf_u64(&w, tag);
-    tr__wbuf_u32(&w, (uint32_t)(int32_t)st);
-    tr__wbuf_u32(&w, (uint32_t)owner);
-    tr__wbuf_u8(&w, 0);
-    tr__wbuf_u64(&w, id);
-    tr__wbuf_u64(&w, 0);
-    void *m = tr__wbuf_finish(&w, TR__MSG_REPLY, (uint32_t)rt->rank, rt->boot.job_id, &len);
-    if (m) tr__comm_send(rt->comm, from, m, len);
+    tr__reply_to_locked(from, tag, st, owner, 0, id, 0);
 }
 
 /* Send (or do here) a name operation; rt->lock held. */
@@ -536,7 +523,6 @@ static void send_name(int op, const char *name, uint64_t tag, int owner, uint64_
     if (home == rt->rank) { name_op_locked(op, name, rt->rank, tag, owner, id); return; }
     size_t n = strlen(name);
     tr__wbuf_t w;
-    size_t len;
     tr__wbuf_init(&w, 32 + n);
     tr__wbuf_u8(&w, (uint8_t)op);
     tr__wbuf_u64(&w, tag);
@@ -544,9 +530,7 @@ static void send_name(int op, const char *name, uint64_t tag, int owner, uint64_
     tr__wbuf_u64(&w, id);
     tr__wbuf_u16(&w, (uint16_t)n);
     tr__wbuf_put(&w, name, n);
-    void *m = tr__wbuf_finish(&w, TR__MSG_NAME, (uint32_t)rt->rank, rt->boot.job_id, &len);
-    if (m) tr__comm_send(rt->comm, home, m, len);
-    else if (op != 2) tr__rpc_reply_locked(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+    if (tr__send(home, &w, TR__MSG_NAME) != TR_OK && op != 2) tr__rpc_reply_locked(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
 }
 
 static void recv_name(int src, tr__rbuf_t *r)
@@ -581,7 +565,11 @@ void tr__actor_recv(int type, const void *msg, size_t len)
         uint64_t id = tr__rbuf_u64(&r);
         uint8_t graceful = tr__rbuf_u8(&r);
         if (r.bad) { tr__warn("dropped a malformed actor kill from rank %u", h.src); return; }
-        kill_id(id, graceful, graceful ? "the actor was collected" : "the actor was killed (tr_actor_kill)");
+        doomed_t d = { 0 };
+        pthread_mutex_lock(&tr__rt->lock);
+        kill_id_locked(id, graceful, &d);
+        pthread_mutex_unlock(&tr__rt->lock);
+        doomed_finish(&d);
         return;
     }
     default:
@@ -596,25 +584,16 @@ static void send_kill(int rank, uint64_t id, int graceful)
     tr__rt_t *rt = tr__rt;
     if (rank == rt->rank) {
         doomed_t d = { 0 };
-        tr__actor_t *a = tr__hmap_get(&rt->actors, id);
-        if (a) kill_locked(a, graceful, &d, graceful ? "the actor was collected" : "the actor was killed (tr_actor_kill)");
-        else if (!graceful) mark_dead_locked(id, "the actor was killed (tr_actor_kill)");
-        /* calls doomed here belong to callers: finish them without the lock */
-        if (d.n) {
-            pthread_mutex_unlock(&rt->lock);
-            doomed_finish(&d);
-            pthread_mutex_lock(&rt->lock);
-        }
+        kill_id_locked(id, graceful, &d);
+        doomed_finish_relock(&d);
         return;
     }
     if (rt->comm == NULL || atomic_load(&tr__state) != 1) return;
     tr__wbuf_t w;
-    size_t len;
     tr__wbuf_init(&w, 9);
     tr__wbuf_u64(&w, id);
     tr__wbuf_u8(&w, (uint8_t)graceful);
-    void *m = tr__wbuf_finish(&w, TR__MSG_AKILL, (uint32_t)rt->rank, rt->boot.job_id, &len);
-    if (m) tr__comm_send(rt->comm, rank, m, len);
+    tr__send(rank, &w, TR__MSG_AKILL);
 }
 
 void tr__actor_gone_locked(tr__obj_t *o)
@@ -668,15 +647,10 @@ void tr__actor_pump_locked(tr__obj_t *a)
             }
             doomed_t d = { 0 };
             take_call_locked(v.id, t, &d);
-            if (d.n) {   /* the actor is dead: its results come back through rt->lock */
-                pthread_mutex_unlock(&rt->lock);
-                doomed_finish(&d);
-                pthread_mutex_lock(&rt->lock);
-            }
+            doomed_finish_relock(&d);
             continue;
         }
         tr__wbuf_t w;
-        size_t len;
         tr__wbuf_init(&w, 64 + (size_t)s->nargs * 32);
         tr__wbuf_u64(&w, v.id);
         tr__wbuf_u64(&w, a->astream);
@@ -686,9 +660,8 @@ void tr__actor_pump_locked(tr__obj_t *a)
         tr__wbuf_u64(&w, s->method_id);
         tr__wbuf_u16(&w, (uint16_t)s->nargs);
         tr__encode_args(&w, s, (int)v.rank);
-        void *m = tr__wbuf_finish(&w, TR__MSG_ACALL, (uint32_t)rt->rank, rt->boot.job_id, &len);
-        if (m == NULL) { tr__spec_fail_locked(s, TR_ERR_NO_MEMORY, rt->rank, "out of memory sending the call"); continue; }
-        tr__comm_send(rt->comm, (int)v.rank, m, len);
+        if (tr__send((int)v.rank, &w, TR__MSG_ACALL) != TR_OK)
+            tr__spec_fail_locked(s, TR_ERR_NO_MEMORY, rt->rank, "out of memory sending the call");
     }
 }
 
@@ -906,28 +879,21 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
                 tr__local_args(t, &tmp);
                 doomed_t d = { 0 };
                 create_locked(a, t, &d);
-                if (d.n) { pthread_mutex_unlock(&rt->lock); doomed_finish(&d); pthread_mutex_lock(&rt->lock); }
+                doomed_finish_relock(&d);
             }
         } else {
             tr__wbuf_t w;
-            size_t len, nlen = name ? strlen(name) : 0;
+            size_t nlen = name ? strlen(name) : 0;
             tr__wbuf_init(&w, 96 + nlen + (size_t)nargs * 32);
             tr__wbuf_u64(&w, o->id);
             tr__wbuf_u64(&w, cls->id);
             tr__wbuf_u32(&w, (uint32_t)conc);
-            tr__wbuf_f64(&w, need.cpus);
-            tr__wbuf_u8(&w, (uint8_t)need.nres);
-            for (int i = 0; i < need.nres; i++) {
-                tr__wbuf_put(&w, need.res[i].name, TR__RES_NAME_LEN);
-                tr__wbuf_f64(&w, need.res[i].amount);
-            }
+            tr__encode_req(&w, &need);
             tr__wbuf_u16(&w, (uint16_t)nlen);
             tr__wbuf_put(&w, name, nlen);
             tr__wbuf_u16(&w, (uint16_t)nargs);
             tr__encode_args(&w, &tmp, rank);
-            void *m = tr__wbuf_finish(&w, TR__MSG_ACREATE, (uint32_t)rt->rank, rt->boot.job_id, &len);
-            if (m == NULL) st = TR_ERR_NO_MEMORY;
-            else tr__comm_send(rt->comm, rank, m, len);
+            st = tr__send(rank, &w, TR__MSG_ACREATE);
         }
         if (st == TR_OK) { o->is_actor = 1; rt->actors_placed[rank]++; }
         pthread_mutex_unlock(&rt->lock);

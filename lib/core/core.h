@@ -332,6 +332,14 @@ tr_status_t tr__rpc_wait(tr__rpc_t *r);
 void        tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__send_ids(int dst, int type, const uint64_t *vals, int n);
+struct tr__wbuf;
+/* Finish @w as a message of @type and queue it to @dst; TR_ERR_NO_MEMORY (logged). */
+tr_status_t tr__send(int dst, struct tr__wbuf *w, int type);
+/* BORROW of @id at its @owner on behalf of rank @who; @tag 0: no answer wanted
+ * (else a failure to send answers the tag; rt->lock not held then). */
+void        tr__send_borrow(int owner, uint64_t tag, uint64_t id, int who);
+/* Answer @rank's request @tag (this rank's own: completed directly). */
+void        tr__reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
 void        tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad);
 tr_status_t tr__borrow_add_locked(tr__obj_t *o, int rank);
 void        tr__fetched_locked(tr__obj_t *o, int rank, int ok);
@@ -351,6 +359,8 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
 struct tr__wbuf;
 struct tr__rbuf;
 void        tr__encode_args(struct tr__wbuf *w, const tr__spec_t *s, int target);
+void        tr__encode_req(struct tr__wbuf *w, const tr__req_t *req);
+void        tr__decode_req(struct tr__rbuf *r, tr__req_t *req);
 void        tr__decode_args(struct tr__rbuf *r, struct tr_task *t, size_t len);
 void        tr__local_args(struct tr_task *t, const tr__spec_t *s);
 struct tr_task *tr__task_new(uint64_t id, const tr__fn_t *fn, int owner, int attempt, int nret, int nargs);

@@ -306,15 +306,11 @@ static tr_status_t pin_at(int holder, uint64_t id, uint64_t *off_p, uint64_t *si
 {
     tr__rpc_t r;
     uint64_t tag = tr__rpc_open(&r, 1);
-    uint64_t v[2] = { tag, id };
     tr__wbuf_t w;
-    size_t len;
     tr__wbuf_init(&w, 16);
-    tr__wbuf_u64(&w, v[0]);
-    tr__wbuf_u64(&w, v[1]);
-    void *m = tr__wbuf_finish(&w, TR__MSG_PIN, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
-    if (m == NULL) { tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); }
-    else tr__comm_send(tr__rt->comm, holder, m, len);
+    tr__wbuf_u64(&w, tag);
+    tr__wbuf_u64(&w, id);
+    if (tr__send(holder, &w, TR__MSG_PIN) != TR_OK) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
     tr_status_t st = tr__rpc_wait(&r);
     *off_p = r.off;
     *size_p = r.size;
@@ -332,12 +328,10 @@ static void report_fetch(int owner, uint64_t id, int ok)
         return;
     }
     tr__wbuf_t w;
-    size_t len;
     tr__wbuf_init(&w, 9);
     tr__wbuf_u64(&w, id);
     tr__wbuf_u8(&w, (uint8_t)ok);
-    void *m = tr__wbuf_finish(&w, TR__MSG_ADD_LOC, (uint32_t)rt->rank, rt->boot.job_id, &len);
-    if (m) tr__comm_send(rt->comm, owner, m, len);
+    tr__send(owner, &w, TR__MSG_ADD_LOC);
 }
 
 typedef struct chunked {
@@ -408,14 +402,11 @@ static tr_status_t locate(int owner, uint64_t id, int bad, int *holder_p, int *f
         if (o == NULL) tr__rpc_reply(tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
     } else {
         tr__wbuf_t w;
-        size_t len;
         tr__wbuf_init(&w, 20);
         tr__wbuf_u64(&w, tag);
         tr__wbuf_u64(&w, id);
         tr__wbuf_u32(&w, (uint32_t)(int32_t)bad);
-        void *m = tr__wbuf_finish(&w, TR__MSG_LOCATE, (uint32_t)rt->rank, rt->boot.job_id, &len);
-        if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
-        else tr__comm_send(rt->comm, owner, m, len);
+        if (tr__send(owner, &w, TR__MSG_LOCATE) != TR_OK) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
     }
     tr_status_t st = tr__rpc_wait(&r);
     *holder_p = r.holder;
@@ -583,18 +574,8 @@ tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs)
          * borrower is known, its owner cannot free the object under it */
         tr__rpc_t r;
         uint64_t tag = tr__rpc_open(&r, fresh);
-        for (int i = 0; i < n; i++) {
-            if (objs[i] == NULL || !isnew[i]) continue;
-            tr__wbuf_t w;
-            size_t len;
-            tr__wbuf_init(&w, 16);
-            tr__wbuf_u64(&w, tag);
-            tr__wbuf_u64(&w, objs[i]->id);
-            tr__wbuf_u32(&w, (uint32_t)rt->rank);
-            void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
-            if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
-            else tr__comm_send(rt->comm, objs[i]->owner, m, len);
-        }
+        for (int i = 0; i < n; i++)
+            if (objs[i] != NULL && isnew[i]) tr__send_borrow(objs[i]->owner, tag, objs[i]->id, rt->rank);
         tr_status_t rst = tr__rpc_wait(&r);
         if (rst != TR_OK && st == TR_OK) {
             st = rst;

@@ -71,17 +71,28 @@ void tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t
     pthread_mutex_unlock(&tr__rt->lock);
 }
 
-static void send_msg(int dst, tr__wbuf_t *w, int type)
+tr_status_t tr__send(int dst, tr__wbuf_t *w, int type)
 {
     size_t len;
     void *m = tr__wbuf_finish(w, (tr__msg_type_t)type, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
-    if (m == NULL) { tr__error("out of memory sending a message to rank %d", dst); return; }
+    if (m == NULL) { tr__error("out of memory sending a message to rank %d", dst); return TR_ERR_NO_MEMORY; }
     tr__comm_send(tr__rt->comm, dst, m, len);
+    return TR_OK;
+}
+
+void tr__send_borrow(int owner, uint64_t tag, uint64_t id, int who)
+{
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 20);
+    tr__wbuf_u64(&w, tag);
+    tr__wbuf_u64(&w, id);
+    tr__wbuf_u32(&w, (uint32_t)who);
+    if (tr__send(owner, &w, TR__MSG_BORROW) != TR_OK && tag) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
 }
 
 /* Answer @rank's request @tag; this rank's own requests are completed
  * directly (rt->lock held). */
-static void reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+void tr__reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
     if (rank == tr__rt->rank) { tr__rpc_reply_locked(tag, st, holder, fetch, off, size); return; }
     tr__wbuf_t w;
@@ -92,7 +103,7 @@ static void reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, 
     tr__wbuf_u8(&w, (uint8_t)fetch);
     tr__wbuf_u64(&w, off);
     tr__wbuf_u64(&w, size);
-    send_msg(rank, &w, TR__MSG_REPLY);
+    tr__send(rank, &w, TR__MSG_REPLY);
 }
 
 void tr__send_ids(int dst, int type, const uint64_t *vals, int n)
@@ -101,7 +112,7 @@ void tr__send_ids(int dst, int type, const uint64_t *vals, int n)
     tr__wbuf_init(&w, 4 + 8 * (size_t)n);
     tr__wbuf_u32(&w, (uint32_t)n);
     for (int i = 0; i < n; i++) tr__wbuf_u64(&w, vals[i]);
-    send_msg(dst, &w, type);
+    tr__send(dst, &w, type);
 }
 
 /* ------------------------------------------------------- owner: state */
@@ -129,7 +140,7 @@ static void send_state_locked(tr__obj_t *o, int dst)
             tr__wbuf_u64(&w, o->inner[i]->id);
         }
     }
-    send_msg(dst, &w, TR__MSG_STATE);
+    tr__send(dst, &w, TR__MSG_STATE);
 }
 
 void tr__notify_subs_locked(tr__obj_t *o)
@@ -179,7 +190,7 @@ static void recv_borrow(int src, tr__rbuf_t *r)
     pthread_mutex_lock(&tr__rt->lock);
     tr__obj_t *o = owned(id);
     tr_status_t st = o ? tr__borrow_add_locked(o, who) : TR_ERR_OBJECT_LOST;
-    if (tag) reply_to_locked(src, tag, st, -1, 0, 0, 0);
+    if (tag) tr__reply_to_locked(src, tag, st, -1, 0, 0, 0);
     if (st == TR_OK && who == src && o->state != TR__OBJ_PENDING) send_state_locked(o, src);
     pthread_mutex_unlock(&tr__rt->lock);
 }
@@ -298,14 +309,14 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
     if (bad >= 0 && bad != reader) drop_loc_locked(o, bad);
     if (bad == reader) drop_loc_locked(o, reader);
     if (o->state != TR__OBJ_READY || !o->stored) {
-        reply_to_locked(reader, tag, TR_ERR_INVALID_ARG, -1, 0, 0, 0);
+        tr__reply_to_locked(reader, tag, TR_ERR_INVALID_ARG, -1, 0, 0, 0);
         return;
     }
     int node = rt->boot.node_of[reader];
     for (int i = 0; i < o->nlocs; i++)
-        if (rt->boot.node_of[o->locs[i]] == node) { reply_to_locked(reader, tag, TR_OK, o->locs[i], 0, 0, 0); return; }
+        if (rt->boot.node_of[o->locs[i]] == node) { tr__reply_to_locked(reader, tag, TR_OK, o->locs[i], 0, 0, 0); return; }
     if (o->nlocs == 0) {
-        reply_to_locked(reader, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        tr__reply_to_locked(reader, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
         return;
     }
     for (tr__fetch_t *f = o->fetching; f; f = f->next) {
@@ -317,7 +328,7 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
             int *wr = realloc(f->wait_rank, sizeof(int) * (size_t)cap);
             if (wr) f->wait_rank = wr;
             uint64_t *wt = wr ? realloc(f->wait_tag, sizeof(uint64_t) * (size_t)cap) : NULL;
-            if (wt == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+            if (wt == NULL) { tr__reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
             f->wait_tag = wt;
             f->capwait = cap;
         }
@@ -326,14 +337,14 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
         return;
     }
     tr__fetch_t *f = calloc(1, sizeof(*f));
-    if (f == NULL) { reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+    if (f == NULL) { tr__reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
     f->node = node;
     f->rank = reader;
     f->next = o->fetching;
     o->fetching = f;
     /* spread pulls over the copies there are */
     int pick = o->locs[(size_t)(o->id + (uint64_t)reader) % (size_t)o->nlocs];
-    reply_to_locked(reader, tag, TR_OK, pick, 1, 0, 0);
+    tr__reply_to_locked(reader, tag, TR_OK, pick, 1, 0, 0);
 }
 
 /* @rank finished pulling a copy (@ok) or gave up: answer who waited. */
@@ -344,7 +355,7 @@ void tr__fetched_locked(tr__obj_t *o, int rank, int ok)
         if (f->rank != rank) continue;
         *pp = f->next;
         for (int i = 0; i < f->nwait; i++) {
-            if (ok) reply_to_locked(f->wait_rank[i], f->wait_tag[i], TR_OK, rank, 0, 0, 0);
+            if (ok) tr__reply_to_locked(f->wait_rank[i], f->wait_tag[i], TR_OK, rank, 0, 0, 0);
             else tr__locate_locked(o, f->wait_rank[i], f->wait_tag[i], -1);
         }
         free(f->wait_rank);
@@ -362,7 +373,7 @@ static void recv_locate(int src, tr__rbuf_t *r)
     pthread_mutex_lock(&tr__rt->lock);
     tr__obj_t *o = owned(id);
     if (o) tr__locate_locked(o, src, tag, bad);
-    else reply_to_locked(src, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+    else tr__reply_to_locked(src, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
     pthread_mutex_unlock(&tr__rt->lock);
 }
 
@@ -387,7 +398,7 @@ static void recv_pin(int src, tr__rbuf_t *r)
     uint64_t off = 0, size = 0;
     tr_status_t st = tr__store_rpin(&tr__rt->store, id, &off, &size);
     pthread_mutex_lock(&tr__rt->lock);
-    reply_to_locked(src, tag, st, tr__rt->rank, 0, off, size);
+    tr__reply_to_locked(src, tag, st, tr__rt->rank, 0, off, size);
     pthread_mutex_unlock(&tr__rt->lock);
 }
 

@@ -278,6 +278,31 @@ static int best_holder(const tr__obj_t *o, int target)
     return o->holder;
 }
 
+/* Resources as they travel: cpus, then the named amounts. */
+void tr__encode_req(tr__wbuf_t *w, const tr__req_t *req)
+{
+    tr__wbuf_f64(w, req->cpus);
+    tr__wbuf_u8(w, (uint8_t)req->nres);
+    for (int i = 0; i < req->nres; i++) {
+        tr__wbuf_put(w, req->res[i].name, TR__RES_NAME_LEN);
+        tr__wbuf_f64(w, req->res[i].amount);
+    }
+}
+
+/* Sets r->bad on too many resources or a negative cpu count. */
+void tr__decode_req(tr__rbuf_t *r, tr__req_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->cpus = tr__rbuf_f64(r);
+    req->nres = tr__rbuf_u8(r);
+    if (req->nres > TR__MAX_RES || !(req->cpus >= 0)) { r->bad = true; req->nres = 0; return; }
+    for (int i = 0; i < req->nres && !r->bad; i++) {
+        const char *nm = tr__rbuf_get(r, TR__RES_NAME_LEN);
+        req->res[i].amount = tr__rbuf_f64(r);
+        if (nm) { memcpy(req->res[i].name, nm, TR__RES_NAME_LEN); req->res[i].name[TR__RES_NAME_LEN - 1] = 0; }
+    }
+}
+
 void tr__encode_args(tr__wbuf_t *w, const tr__spec_t *s, int target)
 {
     for (int i = 0; i < s->nargs; i++) {
@@ -312,12 +337,7 @@ static void send_task(tr__spec_t *s, int target)
     tr__wbuf_u32(&w, (uint32_t)s->attempt);
     tr__wbuf_u16(&w, (uint16_t)s->nret);
     tr__wbuf_u16(&w, (uint16_t)s->nargs);
-    tr__wbuf_f64(&w, s->req.cpus);
-    tr__wbuf_u8(&w, (uint8_t)s->req.nres);
-    for (int i = 0; i < s->req.nres; i++) {
-        tr__wbuf_put(&w, s->req.res[i].name, TR__RES_NAME_LEN);
-        tr__wbuf_f64(&w, s->req.res[i].amount);
-    }
+    tr__encode_req(&w, &s->req);
     tr__encode_args(&w, s, target);
     void *m = tr__wbuf_finish(&w, TR__MSG_TASK, (uint32_t)rt->rank, rt->boot.job_id, &len);
     if (m == NULL) {
@@ -724,16 +744,7 @@ static void preregister_inner(struct tr_task *t)
     for (int i = 0; i < t->nret; i++)
         for (int k = 0; k < t->rinner[i].n; k++) {
             tr__obj_t *o = t->rinner[i].objs[k];
-            if (o->owner == t->owner || o->owner == rt->rank) continue;
-            tr__wbuf_t w;
-            size_t len;
-            tr__wbuf_init(&w, 20);
-            tr__wbuf_u64(&w, tag);
-            tr__wbuf_u64(&w, o->id);
-            tr__wbuf_u32(&w, (uint32_t)t->owner);
-            void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
-            if (m == NULL) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
-            else tr__comm_send(rt->comm, o->owner, m, len);
+            if (o->owner != t->owner && o->owner != rt->rank) tr__send_borrow(o->owner, tag, o->id, t->owner);
         }
     tr_status_t st = tr__rpc_wait(&r);
     if (st != TR_OK) tr__warn("registering the refs of a task's result for rank %d: %s", t->owner, tr_status_string(st));
@@ -867,11 +878,10 @@ void tr__recv_task(const void *msg, size_t len)
     uint64_t id = tr__rbuf_u64(&r), fn_id = tr__rbuf_u64(&r);
     uint32_t attempt = tr__rbuf_u32(&r);
     uint16_t nret = tr__rbuf_u16(&r), nargs = tr__rbuf_u16(&r);
-    tr__req_t req = { 0 };
-    req.cpus = tr__rbuf_f64(&r);
-    req.nres = tr__rbuf_u8(&r);
+    tr__req_t req;
+    tr__decode_req(&r, &req);
     const tr__fn_t *fn = tr__fn_by_id(fn_id);
-    if (r.bad || nret < 1 || nret > TR_MAX_RETURNS || req.nres > TR__MAX_RES || !(req.cpus >= 0) || fn == NULL) {
+    if (r.bad || nret < 1 || nret > TR_MAX_RETURNS || fn == NULL) {
         /* answer, so that the owner's task fails instead of waiting forever
          * (an owner drops results for tasks it does not know) */
         tr__warn("refused a malformed task message from rank %u", h.src);
@@ -879,11 +889,6 @@ void tr__recv_task(const void *msg, size_t len)
                                                            : "the task message was malformed");
         free(copy);
         return;
-    }
-    for (int i = 0; i < req.nres; i++) {
-        const char *nm = tr__rbuf_get(&r, TR__RES_NAME_LEN);
-        req.res[i].amount = tr__rbuf_f64(&r);
-        if (nm) { memcpy(req.res[i].name, nm, TR__RES_NAME_LEN); req.res[i].name[TR__RES_NAME_LEN - 1] = 0; }
     }
     struct tr_task *t = tr__task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
     if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
@@ -917,14 +922,7 @@ static void take_irefs_locked(tr__val_t *v, const tr__iref_t *ir, int n)
                 o->owner = ir[k].owner;
                 tr__obj_publish_locked(o);
                 if (!o->in_table) { free(o); o = NULL; goto cancel; }
-                tr__wbuf_t w;
-                size_t len;
-                tr__wbuf_init(&w, 20);
-                tr__wbuf_u64(&w, 0);   /* no answer wanted; the state follows */
-                tr__wbuf_u64(&w, o->id);
-                tr__wbuf_u32(&w, (uint32_t)rt->rank);
-                void *m = tr__wbuf_finish(&w, TR__MSG_BORROW, (uint32_t)rt->rank, rt->boot.job_id, &len);
-                if (m) tr__comm_send(rt->comm, o->owner, m, len);
+                tr__send_borrow(o->owner, 0, o->id, rt->rank);   /* no answer wanted; the state follows */
             } else {
                 o->refcnt++;
             }
