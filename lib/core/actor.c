@@ -828,40 +828,23 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
     for (int i = 0; i < nargs && st == TR_OK; i++) {
         const tr_arg_t *a = &args[i];
         tr__blob_t *ab = NULL;
-        switch (a->kind) {
-        case TR_ARG_KIND_BYTES:
-            if (a->u.bytes.data == NULL && a->u.bytes.size > 0) { st = TR_ERR_INVALID_ARG; break; }
-            if ((ab = tr__blob_heap(a->u.bytes.size)) == NULL) { st = TR_ERR_NO_MEMORY; break; }
-            if (a->u.bytes.size) memcpy(ab->data, a->u.bytes.data, a->u.bytes.size);
-            break;
-        case TR_ARG_KIND_I64:
-        case TR_ARG_KIND_F64:
-            if ((ab = tr__blob_heap(8)) == NULL) { st = TR_ERR_NO_MEMORY; break; }
-            memcpy(ab->data, a->kind == TR_ARG_KIND_I64 ? (const void *)&a->u.i64 : (const void *)&a->u.f64, 8);
-            break;
-        case TR_ARG_KIND_REF:
-        case TR_ARG_KIND_BORROW: {
-            tr__obj_t *ro = tr__ref_obj(a->u.ref);
-            if (ro == NULL) { st = TR_ERR_REF_RELEASED; break; }
-            if (a->kind == TR_ARG_KIND_REF) {
-                /* a constructor takes values: wait for the ref here */
-                tr_buf_h vb;
-                if ((st = tr__obj_get(ro, TR_TIMEOUT_INFINITE, &vb)) != TR_OK) break;
-                size_t n = tr_buf_size(vb);
-                if ((ab = tr__blob_heap(n)) != NULL && n) memcpy(ab->data, tr_buf_data(vb), n);
-                tr_buf_release(vb);
-                if (ab == NULL) st = TR_ERR_NO_MEMORY;
-            } else {
-                pthread_mutex_lock(&rt->lock);
-                ro->refcnt++;
-                pthread_mutex_unlock(&rt->lock);
-                tmp.args[i].obj = ro;
-                tmp.args[i].borrow = 1;
-            }
-            break;
-        }
-        default:
-            st = TR_ERR_INVALID_ARG;
+        if ((st = tr__arg_value(a, i, 0, &ab)) != TR_OK) break;
+        tr__obj_t *ro = a->kind == TR_ARG_KIND_REF || a->kind == TR_ARG_KIND_BORROW ? tr__ref_obj(a->u.ref) : NULL;
+        if ((a->kind == TR_ARG_KIND_REF || a->kind == TR_ARG_KIND_BORROW) && ro == NULL) { st = TR_ERR_REF_RELEASED; break; }
+        if (a->kind == TR_ARG_KIND_REF) {
+            /* a constructor takes values: wait for the ref here */
+            tr_buf_h vb;
+            if ((st = tr__obj_get(ro, TR_TIMEOUT_INFINITE, &vb)) != TR_OK) break;
+            size_t n = tr_buf_size(vb);
+            if ((ab = tr__blob_heap(n)) != NULL && n) memcpy(ab->data, tr_buf_data(vb), n);
+            tr_buf_release(vb);
+            if (ab == NULL) st = TR_ERR_NO_MEMORY;
+        } else if (a->kind == TR_ARG_KIND_BORROW) {
+            pthread_mutex_lock(&rt->lock);
+            ro->refcnt++;
+            pthread_mutex_unlock(&rt->lock);
+            tmp.args[i].obj = ro;
+            tmp.args[i].borrow = 1;
         }
         tmp.args[i].blob = ab;
     }

@@ -360,6 +360,9 @@ struct tr__wbuf;
 struct tr__rbuf;
 void        tr__encode_args(struct tr__wbuf *w, const tr__spec_t *s, int target);
 void        tr__encode_req(struct tr__wbuf *w, const tr__req_t *req);
+/* A by-value argument copied into a blob (the store when @may_store and it
+ * is large); none for refs, which are only checked.  Sets tr_last_error. */
+tr_status_t tr__arg_value(const tr_arg_t *a, int i, int may_store, tr__blob_t **b_p);
 void        tr__decode_req(struct tr__rbuf *r, tr__req_t *req);
 void        tr__decode_args(struct tr__rbuf *r, struct tr_task *t, size_t len);
 void        tr__local_args(struct tr_task *t, const tr__spec_t *s);

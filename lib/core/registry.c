@@ -9,7 +9,7 @@
 #include <pthread.h>
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static tr__hmap_t by_id, by_ptr, classes;
+static tr__hmap_t by_id, by_ptr, classes, method_names;   /* method id -> a class's name for it */
 static int nfns, nclasses, frozen;
 
 const tr__fn_t *tr__fn_by_id(uint64_t id) { return tr__hmap_get(&by_id, id); }
@@ -74,17 +74,9 @@ uint64_t tr__method_id(const char *name) { return tr__hash2(0x6d6574686f64ull, t
 
 const tr__class_t *tr__class_by_id(uint64_t id) { return tr__hmap_get(&classes, id); }
 
-/* The name of a method some class registered under @method_id, or NULL. */
-const char *tr__method_name(uint64_t method_id)
-{
-    for (size_t i = 0; classes.vals && i <= classes.mask; i++) {
-        const tr__class_t *c = classes.vals[i];
-        if (c == NULL) continue;
-        const tr__method_t *m = tr__class_method(c, method_id);
-        if (m) return m->name;
-    }
-    return NULL;
-}
+/* The name of a method some class registered under @method_id, or NULL
+ * (read on every actor call: a table, filled at registration). */
+const char *tr__method_name(uint64_t method_id) { return tr__hmap_get(&method_names, method_id); }
 
 const tr__class_t *tr__class_by_name(const char *name)
 {
@@ -136,7 +128,12 @@ tr_status_t tr_actor_class_register(const tr_actor_class_t *cls)
     if (frozen) st = TR_ERR_WRONG_MODE;
     else if (tr__hmap_get(&classes, c->id)) st = TR_ERR_EXISTS;
     else if (tr__hmap_put(&classes, c->id, c) < 0) st = TR_ERR_NO_MEMORY;
-    else nclasses++;
+    else {
+        nclasses++;
+        for (int i = 0; i < c->nmethods; i++)
+            if (tr__hmap_get(&method_names, c->methods[i].id) == NULL)
+                tr__hmap_put(&method_names, c->methods[i].id, (void *)c->methods[i].name);
+    }
     pthread_mutex_unlock(&reg_lock);
     if (st != TR_OK) class_free(c);
     return st;

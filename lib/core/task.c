@@ -459,6 +459,56 @@ static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *
     return TR_OK;
 }
 
+/* @s waits for @o to be done; -1 when out of memory. */
+static int add_dep_locked(tr__obj_t *o, tr__spec_t *s)
+{
+    if (o->ndeps == o->capdeps) {
+        int cap = o->capdeps ? o->capdeps * 2 : 4;
+        tr__spec_t **d = realloc(o->deps, sizeof(*d) * (size_t)cap);
+        if (d == NULL) return -1;
+        o->deps = d;
+        o->capdeps = cap;
+    }
+    o->deps[o->ndeps++] = s;
+    s->unresolved++;
+    return 0;
+}
+
+tr_status_t tr__arg_value(const tr_arg_t *a, int i, int may_store, tr__blob_t **b_p)
+{
+    tr_status_t st = TR_ERR_NO_MEMORY;
+    tr__blob_t *b = NULL;
+    *b_p = NULL;
+    switch (a->kind) {
+    case TR_ARG_KIND_BYTES:
+        if (a->u.bytes.data == NULL && a->u.bytes.size > 0) {
+            tr__set_error("argument %d: NULL data with size %zu", i, a->u.bytes.size);
+            return TR_ERR_INVALID_ARG;
+        }
+        b = may_store ? tr__blob_for(a->u.bytes.size, &st) : tr__blob_heap(a->u.bytes.size);
+        if (b == NULL) return st;
+        if (a->u.bytes.size) memcpy(b->data, a->u.bytes.data, a->u.bytes.size);
+        break;
+    case TR_ARG_KIND_I64:
+    case TR_ARG_KIND_F64:
+        if ((b = tr__blob_heap(8)) == NULL) return TR_ERR_NO_MEMORY;
+        memcpy(b->data, a->kind == TR_ARG_KIND_I64 ? (const void *)&a->u.i64 : (const void *)&a->u.f64, 8);
+        break;
+    case TR_ARG_KIND_REF:
+    case TR_ARG_KIND_BORROW:
+        if (tr__ref_obj(a->u.ref) == NULL) {
+            tr__set_error("argument %d is a released or invalid ref", i);
+            return TR_ERR_REF_RELEASED;
+        }
+        break;
+    default:
+        tr__set_error("argument %d has an unknown kind %d", i, (int)a->kind);
+        return TR_ERR_INVALID_ARG;
+    }
+    *b_p = b;
+    return TR_OK;
+}
+
 tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                             const tr_task_params_t *params, tr_ref_h *refs_p)
 {
@@ -497,42 +547,15 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
 
     /* by-value arguments are copied now: the caller may reuse its buffers */
     for (int i = 0; i < nargs; i++) {
-        const tr_arg_t *a = &args[i];
         tr__blob_t *b = NULL;
-        switch (a->kind) {
-        case TR_ARG_KIND_BYTES:
-            if (a->u.bytes.data == NULL && a->u.bytes.size > 0) {
-                tr__set_error("argument %d: NULL data with size %zu", i, a->u.bytes.size);
-                st = TR_ERR_INVALID_ARG; goto err;
-            }
-            if ((b = tr__blob_for(a->u.bytes.size, &st)) == NULL) goto err;
-            if (a->u.bytes.size) memcpy(b->data, a->u.bytes.data, a->u.bytes.size);
-            if (b->kind == TR__BLOB_ARENA) {   /* a large value: an object of the spec's */
-                if ((st = tr__put_obj(b, NULL, 0, &s->args[i].obj)) != TR_OK) goto err;
-                b = NULL;
-            }
-            break;
-        case TR_ARG_KIND_I64:
-            if ((b = tr__blob_heap(8)) == NULL) goto err;
-            memcpy(b->data, &a->u.i64, 8);
-            break;
-        case TR_ARG_KIND_F64:
-            if ((b = tr__blob_heap(8)) == NULL) goto err;
-            memcpy(b->data, &a->u.f64, 8);
-            break;
-        case TR_ARG_KIND_REF:
-        case TR_ARG_KIND_BORROW:
-            if (tr__ref_obj(a->u.ref) == NULL) {
-                tr__set_error("argument %d is a released or invalid ref", i);
-                st = TR_ERR_REF_RELEASED; goto err;
-            }
-            break;
-        default:
-            tr__set_error("argument %d has an unknown kind %d", i, (int)a->kind);
-            st = TR_ERR_INVALID_ARG; goto err;
+        if ((st = tr__arg_value(&args[i], i, 1, &b)) != TR_OK) goto err;
+        if (b && b->kind == TR__BLOB_ARENA) {   /* a large value: an object of the spec's */
+            if ((st = tr__put_obj(b, NULL, 0, &s->args[i].obj)) != TR_OK) goto err;
+            b = NULL;
         }
         s->args[i].blob = b;
     }
+    st = TR_ERR_NO_MEMORY;   /* what the failures below mean unless they say otherwise */
 
     pthread_mutex_lock(&rt->lock);
     s->id = tr__next_task_id();
@@ -571,14 +594,7 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
         s->args[i].obj = o;
         s->args[i].borrow = args[i].kind == TR_ARG_KIND_BORROW;
         if (s->args[i].borrow || o->state != TR__OBJ_PENDING) continue;
-        if (o->ndeps == o->capdeps) {
-            int cap = o->capdeps ? o->capdeps * 2 : 4;
-            tr__spec_t **d = realloc(o->deps, sizeof(*d) * (size_t)cap);
-            if (d == NULL) { pthread_mutex_unlock(&rt->lock); goto err; }
-            o->deps = d; o->capdeps = cap;
-        }
-        o->deps[o->ndeps++] = s;
-        s->unresolved++;
+        if (add_dep_locked(o, s) != 0) { pthread_mutex_unlock(&rt->lock); goto err; }
     }
     if (actor) {
         /* the call waits for the actor's handle object too (a borrowed
@@ -595,15 +611,9 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
             if (q == NULL) { pthread_mutex_unlock(&rt->lock); st = TR_ERR_NO_MEMORY; goto err; }
             actor->aq = q; actor->capaq = cap;
         }
-        if (actor->state == TR__OBJ_PENDING) {
-            if (actor->ndeps == actor->capdeps) {
-                int cap = actor->capdeps ? actor->capdeps * 2 : 4;
-                tr__spec_t **d = realloc(actor->deps, sizeof(*d) * (size_t)cap);
-                if (d == NULL) { pthread_mutex_unlock(&rt->lock); st = TR_ERR_NO_MEMORY; goto err; }
-                actor->deps = d; actor->capdeps = cap;
-            }
-            actor->deps[actor->ndeps++] = s;
-            s->unresolved++;
+        if (actor->state == TR__OBJ_PENDING && add_dep_locked(actor, s) != 0) {
+            pthread_mutex_unlock(&rt->lock);
+            goto err;
         }
         actor->refcnt++;
         s->actor = actor;
