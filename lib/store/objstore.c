@@ -211,25 +211,9 @@ static tr_status_t restore_locked(tr__store_t *s, tr__sobj_t *o, evicted_t *ev, 
     return TR_OK;
 }
 
-tr_status_t tr__store_pin(tr__store_t *s, uint64_t id, tr__blob_t **b_p)
-{
-    evicted_t ev[64];
-    int nev = 0;
-    tr_status_t st = TR_OK;
-    pthread_mutex_lock(&s->lock);
-    tr__sobj_t *o = tr__hmap_get(&s->objs, id);
-    if (o == NULL) st = TR_ERR_OBJECT_LOST;
-    else if ((st = restore_locked(s, o, ev, 64, &nev)) == TR_OK) {
-        o->last_use = ++s->clock;
-        tr__blob_ref(o->blob);
-        *b_p = o->blob;
-    }
-    pthread_mutex_unlock(&s->lock);
-    report_evicted(s, ev, nev);
-    return st;
-}
-
-tr_status_t tr__store_rpin(tr__store_t *s, uint64_t id, uint64_t *off_p, uint64_t *size_p)
+/* Pin the copy of @id (restored if spilled): a blob reference in *@b_p;
+ * @remote also counts it as a same-node reader's pin. */
+static tr_status_t pin(tr__store_t *s, uint64_t id, int remote, tr__blob_t **b_p)
 {
     evicted_t ev[64];
     int nev = 0;
@@ -240,12 +224,24 @@ tr_status_t tr__store_rpin(tr__store_t *s, uint64_t id, uint64_t *off_p, uint64_
     else if ((st = restore_locked(s, o, ev, 64, &nev)) == TR_OK) {
         o->last_use = ++s->clock;
         tr__blob_ref(o->blob);
-        o->rpins++;
-        *off_p = o->blob->off;
-        *size_p = o->size;
+        o->rpins += remote;
+        *b_p = o->blob;
     }
     pthread_mutex_unlock(&s->lock);
     report_evicted(s, ev, nev);
+    return st;
+}
+
+tr_status_t tr__store_pin(tr__store_t *s, uint64_t id, tr__blob_t **b_p) { return pin(s, id, 0, b_p); }
+
+tr_status_t tr__store_rpin(tr__store_t *s, uint64_t id, uint64_t *off_p, uint64_t *size_p)
+{
+    tr__blob_t *b;
+    tr_status_t st = pin(s, id, 1, &b);
+    if (st == TR_OK) {
+        *off_p = b->off;     /* the pin's reference keeps b alive */
+        *size_p = b->size;
+    }
     return st;
 }
 
