@@ -335,13 +335,6 @@ static void init_executors(int n)
     tt_ok(tr_init(&p));
 }
 
-static void release_all(tr_ref_h *refs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        tt_ok(tr_ref_release(refs[i]));
-    }
-}
-
 /* Submit @fn with params @p; expect @expect from the submit. */
 static void expect_submit(tr_remote_fn_t fn, const tr_arg_t *args, int nargs,
                           const tr_task_params_t *p, tr_status_t expect)
@@ -351,7 +344,7 @@ static void expect_submit(tr_remote_fn_t fn, const tr_arg_t *args, int nargs,
     tt_assert_status(tr_task_submit(fn, args, nargs, p, refs), expect);
     if (expect == TR_OK) {
         int n = p && (p->field_mask & TR_TASK_FIELD_NUM_RETURNS) ? p->num_returns : 1;
-        release_all(refs, n);
+        tt_release_all(refs, n);
     } else {
         ck_assert_ptr_eq(refs[0], TR_REF_NULL);
     }
@@ -373,7 +366,7 @@ START_TEST(test_scalar_args)
     double f = 0;
     tt_ok(tr_get_f64(r[1], TR_TIMEOUT_INFINITE, &f));
     ck_assert(f == 1023.5);
-    release_all(r, 2);
+    tt_release_all(r, 2);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -443,7 +436,7 @@ START_TEST(test_bytes_exact)
         tt_ok(tr_buf_release(b));
     }
     ck_assert(tt_get_i64(ck) == (int64_t)h);
-    release_all(r, N);
+    tt_release_all(r, N);
     tt_ok(tr_ref_release(ck));
     for (int i = 0; i < N; i++) {
         free(bufs[i]);
@@ -510,7 +503,7 @@ START_TEST(test_ref_args)
     tt_ok(tr_task_submit(tk_cksum, args, 2 * N, NULL, &ck));
     tt_ok(tr_task_submit(tk_echo, args, 2 * N, &p, echo));
     /* the caller's handles can go: pending tasks keep their arguments alive */
-    release_all(puts, N);
+    tt_release_all(puts, N);
     ck_assert(tt_get_i64(ck) == (int64_t)h);
     for (int i = 0; i < N; i++) {
         tr_buf_h b;
@@ -520,7 +513,7 @@ START_TEST(test_ref_args)
         tt_ok(tr_buf_release(b));
     }
     tt_ok(tr_ref_release(ck));
-    release_all(echo, 2 * N);
+    tt_release_all(echo, 2 * N);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -542,7 +535,7 @@ START_TEST(test_future_args)
     ck_assert_int_eq(tt_get_i64(b), 13);
     ck_assert_int_eq(tt_get_i64(a), 3);
     tr_ref_h all[] = { a, b, c, d };
-    release_all(all, 4);
+    tt_release_all(all, 4);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -558,7 +551,7 @@ START_TEST(test_num_returns)
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(tt_get_i64(r[i]), i * i + 1);
     }
-    release_all(r, 3);
+    tt_release_all(r, 3);
 
     /* TR_MAX_RETURNS returns, one left unset: an empty value */
     tr_arg_t am[] = { TR_ARG_I64(TR_MAX_RETURNS), TR_ARG_I64(17) };
@@ -578,7 +571,7 @@ START_TEST(test_num_returns)
     for (int i = 1; i < TR_MAX_RETURNS; i++) {
         ck_assert_ptr_ne(r[i], r[i - 1]);
     }
-    release_all(r, TR_MAX_RETURNS);
+    tt_release_all(r, TR_MAX_RETURNS);
 
     p.num_returns = TR_MAX_RETURNS + 1;
     expect_submit(tk_multi, am, 2, &p, TR_ERR_INVALID_ARG);
@@ -657,7 +650,7 @@ START_TEST(test_nested_ownership)
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(tt_get_i64(r[i]), 55);
     }
-    release_all(r, N);
+    tt_release_all(r, N);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -787,7 +780,7 @@ START_TEST(test_fail_propagates)
     ck_assert_msg(atomic_load(&tk_runs) == 1, "dependants of a failed task ran (%d runs)",
                   atomic_load(&tk_runs) - 1);
     tr_ref_h all[] = { f, d1, d2, side, ok };
-    release_all(all, 5);
+    tt_release_all(all, 5);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -859,7 +852,7 @@ START_TEST(test_num_cpus_limits_concurrency)
     }
     ck_assert_msg(atomic_load(&tk_max_active) == 1,
                   "%d tasks needing 2 of 2 cpus ran at once", atomic_load(&tk_max_active));
-    release_all(r, N);
+    tt_release_all(r, N);
     tt_ok(tr_finalize());
 }
 END_TEST
@@ -912,7 +905,7 @@ START_TEST(test_env_resources)
     }
     ck_assert_msg(atomic_load(&tk_max_active) == 1,
                   "%d tasks holding the only licence ran at once", atomic_load(&tk_max_active));
-    release_all(rs, N);
+    tt_release_all(rs, N);
     tt_ok(tr_finalize());
     unsetenv("TASKRAY_RESOURCES");
 }

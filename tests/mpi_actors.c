@@ -37,17 +37,6 @@ static tr_actor_h g_kept = TR_ACTOR_NULL;    /* a borrowed handle kept past its 
 
 /* --------------------------------------------------------------- helpers */
 
-static int env_int(const char *const *names, int dflt)
-{
-    for (; *names != NULL; names++) {
-        const char *v = getenv(*names);
-        if (v != NULL && *v != '\0') {
-            return atoi(v);
-        }
-    }
-    return dflt;
-}
-
 static tr_task_params_t pin(int rank)
 {
     tr_task_params_t p = { .field_mask = TR_TASK_FIELD_RESOURCES, .resources = g_pin[rank] };
@@ -708,22 +697,10 @@ typedef struct {
 
 int main(int argc, char **argv)
 {
-    static const char *const rank_vars[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
-                                             "SLURM_PROCID", NULL };
-    static const char *const size_vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", NULL };
-    g_rank = env_int(rank_vars, 0);
-    g_size = env_int(size_vars, 1);
-    if (g_size < 1 || g_size > 256 || g_rank < 0 || g_rank >= g_size) {
-        fprintf(stderr, "mpi_actors: unsupported job shape (rank %d of %d)\n", g_rank, g_size);
+    if (tt_launcher_shape("mpi_actors", &g_rank, &g_size) != 0) {
         return 1;
     }
-    for (int r = 0; r < g_size; r++) {
-        snprintf(g_pin[r], sizeof(g_pin[r]), "to_rank%d=1", r);
-    }
-    char res[1024];
-    const char *old = getenv("TASKRAY_RESOURCES");
-    snprintf(res, sizeof(res), "%s%sto_rank%d=%d", old ? old : "", old && *old ? "," : "", g_rank, PIN_SLOTS);
-    setenv("TASKRAY_RESOURCES", res, 1);
+    tt_pin_setup("to_rank", g_rank, g_size, PIN_SLOTS, g_pin);
 
     tr_init_params_t ip = { .field_mask = TR_INIT_FIELD_MODE | TR_INIT_FIELD_ARGC_ARGV |
                                           TR_INIT_FIELD_NUM_EXECUTORS,

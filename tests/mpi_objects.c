@@ -38,30 +38,12 @@ static tr_ref_h g_kept = TR_REF_NULL;        /* a borrowed ref kept past its tas
 
 /* --------------------------------------------------------------- helpers */
 
-static int env_int(const char *const *names, int dflt)
-{
-    for (; *names != NULL; names++) {
-        const char *v = getenv(*names);
-        if (v != NULL && *v != '\0') {
-            return atoi(v);
-        }
-    }
-    return dflt;
-}
-
 static tr_task_params_t pin(int rank, int num_returns)
 {
     tr_task_params_t p = { .field_mask = TR_TASK_FIELD_RESOURCES | TR_TASK_FIELD_NUM_RETURNS,
                            .resources = g_pin[rank],
                            .num_returns = num_returns };
     return p;
-}
-
-static void release_all(tr_ref_h *refs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        tt_ok(tr_ref_release(refs[i]));
-    }
 }
 
 /* For task functions (on serving ranks, outside libcheck: no assertions). */
@@ -411,7 +393,7 @@ static void rank_stats(int r, tr_object_store_stats_t *s)
     tt_ok(tr_get_copy(res[0], 30000, s, sizeof(*s), &n));
     ck_assert_uint_eq(n, sizeof(*s));
     ck_assert_int_eq(tt_get_i64(res[1]), r);
-    release_all(res, 2);
+    tt_release_all(res, 2);
 }
 
 static int is_clean(int r, const tr_object_store_stats_t *s)
@@ -562,7 +544,7 @@ START_TEST(test_same_node_zero_copy)
     }
     ck_assert_msg(r1.pinned_bytes == 0, "rank 1 still pins %" PRIu64 " bytes after the views were released",
                   r1.pinned_bytes);
-    release_all(res, 3);
+    tt_release_all(res, 3);
     expect_clean("after the zero-copy test");
 }
 END_TEST
@@ -611,7 +593,7 @@ START_TEST(test_cross_node_fetch)
     ck_assert_uint_eq(after.fetch_bytes_total, mid.fetch_bytes_total);
 
     /* freeing drops both copies: rank 2's primary and the driver's secondary */
-    release_all(res, 3);
+    tt_release_all(res, 3);
     expect_clean("after the cross-node fetch");
 }
 END_TEST
@@ -655,7 +637,7 @@ START_TEST(test_fetch_dedupe)
             ck_assert_int_eq(tt_get_i64(res[r][2]), r);
             fetches += s[r].fetches - base[r].fetches;
             bytes += s[r].fetch_bytes_total - base[r].fetch_bytes_total;
-            release_all(res[r], 3);
+            tt_release_all(res[r], 3);
         }
         ck_assert_msg(fetches == 1,
                       "round %d: ranks 2 and 3 fetched the object %" PRIu64 " times (%" PRIu64 " and %" PRIu64
@@ -668,7 +650,7 @@ START_TEST(test_fetch_dedupe)
         tr_ref_h again[3];
         tt_ok(tr_task_submit(mo_verify, a, 3, &p, again));
         ck_assert_int_eq(tt_get_i64(again[0]), 1);
-        release_all(again, 3);
+        tt_release_all(again, 3);
         rank_stats(2, &s[2]);
         rank_stats(3, &s[3]);
         ck_assert_msg(s[2].fetches + s[3].fetches - base[2].fetches - base[3].fetches == 1,
@@ -711,7 +693,7 @@ START_TEST(test_borrow_keep)
         }
         ck_assert_msg(tt_get_i64(res[0]) == 1, "round %d: mo_borrow_keep failed", round);
         ck_assert_int_eq(tt_get_i64(res[1]), (int64_t)g_base[1].borrowed_objects + 2); /* C and X */
-        release_all(res, 2);
+        tt_release_all(res, 2);
         if (round == 0) {
             tt_ok(tr_ref_release(x));
             tt_ok(tr_ref_release(c));
@@ -781,8 +763,8 @@ START_TEST(test_borrow_pending)
     ck_assert_msg(tt_get_i64(res[0]) == 1, "the borrower on rank %d read wrong values", target);
     ck_assert_msg(tt_get_i64(res[1]) == 1, "the refs were not pending when rank %d borrowed them", target);
     ck_assert_int_eq(tt_get_i64(pend[1]), 777);
-    release_all(res, 2);
-    release_all(pend, 2);
+    tt_release_all(res, 2);
+    tt_release_all(pend, 2);
     expect_clean("after the pending-borrow test");
 }
 END_TEST
@@ -803,7 +785,7 @@ START_TEST(test_refs10k)
     tr_ref_h c;
     uint32_t hdr = N;
     tt_ok(tr_put_refs(&hdr, sizeof(hdr), refs, N, &c));
-    release_all(refs, N); /* C keeps them alive */
+    tt_release_all(refs, N); /* C keeps them alive */
     tt_ok(tr_object_store_stats(&s));
     ck_assert_uint_eq(s.owned_objects, before.owned_objects + N + 1);
 
@@ -819,7 +801,7 @@ START_TEST(test_refs10k)
         tt_ok(tr_get_i64(back[i], 0, &v));
         ck_assert_msg(v == ref_value(i), "ref %d reads %" PRId64 ", not %" PRId64, i, v, ref_value(i));
     }
-    release_all(back, N);
+    tt_release_all(back, N);
 
     /* inside a task on another rank */
     int target = g_size - 1;
@@ -835,7 +817,7 @@ START_TEST(test_refs10k)
     ck_assert_int_eq(tt_get_i64(res[0]), N);
     ck_assert_int_eq(tt_get_i64(res[1]), (int64_t)g_base[target].borrowed_objects + N + 1);
     ck_assert_int_eq(tt_get_i64(res[2]), target);
-    release_all(res, 3);
+    tt_release_all(res, 3);
 
     tt_ok(tr_ref_release(c));
     free(refs);
@@ -903,7 +885,7 @@ START_TEST(test_returned_refs)
     tt_ok(tr_task_submit(mo_make_refs, args2, 2, &pb, &c2));
     tt_ok(tr_task_submit(mo_make_refs, args3, 2, &pb, &c3));
     tt_ok(tr_ref_release(x));          /* c2 keeps it */
-    release_all(in1, 3);               /* c1 and c3 keep them */
+    tt_release_all(in1, 3);               /* c1 and c3 keep them */
     tt_ok(tr_ref_release(c1));         /* now only c3 keeps rank 1's object 0 */
 
     tr_ref_h in2[2], in3[1];
@@ -919,8 +901,8 @@ START_TEST(test_returned_refs)
     tt_ok(tr_buf_release(v));
     ck_assert_int_eq(tt_get_i64(in3[0]), ref_value(0) + 1000 * a);
 
-    release_all(in2, 2);
-    release_all(in3, 1);
+    tt_release_all(in2, 2);
+    tt_release_all(in3, 1);
     tt_ok(tr_ref_release(c2));
     tt_ok(tr_ref_release(c3));
     expect_clean("after the returned-refs test");
@@ -951,13 +933,13 @@ START_TEST(test_gc_all_ranks)
         tt_ok(tr_get(made[r][0], TR_TIMEOUT_INFINITE, &b));
         ck_assert_uint_eq(tt_check_pattern(tr_buf_data(b), tr_buf_size(b), 400 + r), size);
         tt_ok(tr_buf_release(b));
-        release_all(checks[r], 3);
+        tt_release_all(checks[r], 3);
     }
     tr_object_store_stats_t s;
     rank_stats(g_size - 1, &s);
     ck_assert_uint_ge(s.used_bytes, size);
     for (int r = 0; r < g_size; r++) {
-        release_all(made[r], 3);
+        tt_release_all(made[r], 3);
     }
     expect_clean("after releasing every rank's objects");
 }
@@ -982,23 +964,10 @@ static int fits_two(void) { return g_size >= 2; }
 
 int main(int argc, char **argv)
 {
-    static const char *const rank_vars[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
-                                             "SLURM_PROCID", NULL };
-    static const char *const size_vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
-                                             "SLURM_NTASKS", NULL };
-    g_rank = env_int(rank_vars, 0);
-    g_size = env_int(size_vars, 1);
-    if (g_size < 1 || g_size > 256 || g_rank < 0 || g_rank >= g_size) {
-        fprintf(stderr, "mpi_objects: unsupported job shape (rank %d of %d)\n", g_rank, g_size);
+    if (tt_launcher_shape("mpi_objects", &g_rank, &g_size) != 0) {
         return 1;
     }
-    for (int r = 0; r < g_size; r++) {
-        snprintf(g_pin[r], sizeof(g_pin[r]), "to_rank%d=1", r);
-    }
-    char res[1024];
-    const char *old = getenv("TASKRAY_RESOURCES");
-    snprintf(res, sizeof(res), "%s%sto_rank%d=%d", old ? old : "", old && *old ? "," : "", g_rank, PIN_SLOTS);
-    setenv("TASKRAY_RESOURCES", res, 1);
+    tt_pin_setup("to_rank", g_rank, g_size, PIN_SLOTS, g_pin);
 
     /* 4 executors everywhere: a gated task on rank 0 must leave room for others */
     tr_init_params_t ip = { .field_mask = TR_INIT_FIELD_MODE | TR_INIT_FIELD_ARGC_ARGV |

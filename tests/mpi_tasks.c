@@ -35,17 +35,6 @@ static atomic_int g_counted_runs; /* runs of mt_counted in this process */
 
 /* --------------------------------------------------------------- helpers */
 
-static int env_int(const char *const *names, int dflt)
-{
-    for (; *names != NULL; names++) {
-        const char *v = getenv(*names);
-        if (v != NULL && *v != '\0') {
-            return atoi(v);
-        }
-    }
-    return dflt;
-}
-
 /* Task options that pin a task to @rank (through its tt_rank<R> resource). */
 static tr_task_params_t pin(int rank, int num_returns)
 {
@@ -59,13 +48,6 @@ static tr_task_params_t returns(int num_returns)
 {
     tr_task_params_t p = { .field_mask = TR_TASK_FIELD_NUM_RETURNS, .num_returns = num_returns };
     return p;
-}
-
-static void release_all(tr_ref_h *refs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        tt_ok(tr_ref_release(refs[i]));
-    }
 }
 
 /* A rank other than 0 and @not (when there is one), else 0 or @not. */
@@ -358,7 +340,7 @@ START_TEST(test_pinning_works)
         tt_ok(tr_task_submit(mt_whoami, &a, 1, &p, res));
         ck_assert_int_eq(tt_get_i64(res[0]), 16);
         ck_assert_int_eq(tt_get_i64(res[1]), r);
-        release_all(res, 2);
+        tt_release_all(res, 2);
     }
 }
 END_TEST
@@ -379,7 +361,7 @@ START_TEST(test_spread_200)
         ck_assert_msg(r >= 0 && r < g_size, "task %d ran on rank %lld of %d", i, (long long)r,
                       g_size);
         ran_on[r]++;
-        release_all(res[i], 2);
+        tt_release_all(res[i], 2);
     }
     int ranks_used = 0;
     for (int r = 0; r < g_size; r++) {
@@ -418,7 +400,7 @@ START_TEST(test_args_by_value_checksum)
         tt_ok(tr_task_submit(mt_cksum, args, NS + 2, &p, res));
         ck_assert_msg(tt_get_i64(res[0]) == (int64_t)h, "checksum differs on rank %d", r);
         ck_assert_int_eq(tt_get_i64(res[1]), r);
-        release_all(res, 2);
+        tt_release_all(res, 2);
 
         /* and echoed back byte-exact */
         tr_task_params_t pe = pin(r, NS + 1);
@@ -433,7 +415,7 @@ START_TEST(test_args_by_value_checksum)
             tt_ok(tr_buf_release(b));
         }
         ck_assert_int_eq(tt_get_i64(echo[NS]), r);
-        release_all(echo, NS + 1);
+        tt_release_all(echo, NS + 1);
     }
     for (int i = 0; i < NS; i++) {
         free(bufs[i]);
@@ -464,7 +446,7 @@ START_TEST(test_args_by_ref_checksum)
         ck_assert_msg(tt_get_i64(res[0]) == (int64_t)h, "checksum of refs differs on rank %d",
                       r);
         ck_assert_int_eq(tt_get_i64(res[1]), r);
-        release_all(res, 2);
+        tt_release_all(res, 2);
     }
     /* the same refs to every rank at once, the driver's handles released early */
     tr_ref_h res[256][2];
@@ -472,10 +454,10 @@ START_TEST(test_args_by_ref_checksum)
         tr_task_params_t p = pin(r, 2);
         tt_ok(tr_task_submit(mt_cksum, args, NS, &p, res[r]));
     }
-    release_all(puts, NS);
+    tt_release_all(puts, NS);
     for (int r = 0; r < g_size; r++) {
         ck_assert(tt_get_i64(res[r][0]) == (int64_t)h);
-        release_all(res[r], 2);
+        tt_release_all(res[r], 2);
     }
 }
 END_TEST
@@ -522,8 +504,8 @@ START_TEST(test_large_values_across_ranks)
         ck_assert_uint_eq(got, n);
         ck_assert_uint_eq(tt_check_pattern(dst, n, seed), n);
         free(dst);
-        release_all(made, 2);
-        release_all(ok, 2);
+        tt_release_all(made, 2);
+        tt_release_all(ok, 2);
     }
 }
 END_TEST
@@ -540,14 +522,14 @@ START_TEST(test_large_value_chain)
     tt_ok(tr_task_submit(mt_produce, pa, 2, &pp, made));
     tr_arg_t ea = TR_ARG_REF(made[0]);
     tt_ok(tr_task_submit(mt_echo, &ea, 1, &pm, echo));
-    release_all(made, 2); /* the pending echo keeps the value alive */
+    tt_release_all(made, 2); /* the pending echo keeps the value alive */
     tr_buf_h b;
     tt_ok(tr_get(echo[0], TR_TIMEOUT_INFINITE, &b));
     ck_assert_uint_eq(tr_buf_size(b), n);
     ck_assert_uint_eq(tt_check_pattern(tr_buf_data(b), n, 99), n);
     tt_ok(tr_buf_release(b));
     ck_assert_int_eq(tt_get_i64(echo[1]), middle);
-    release_all(echo, 2);
+    tt_release_all(echo, 2);
 }
 END_TEST
 
@@ -566,7 +548,7 @@ START_TEST(test_nested_from_worker)
     ck_assert_int_eq(tt_get_i64(res[1]), where);
     ck_assert_msg(tt_get_i64(res[2]) == 1,
                   "a value put by a task on rank %d arrived corrupted on rank 0", where);
-    release_all(res, 4);
+    tt_release_all(res, 4);
 
     /* several parents at once, unpinned */
     enum { NP = 6 };
@@ -579,7 +561,7 @@ START_TEST(test_nested_from_worker)
     for (int i = 0; i < NP; i++) {
         ck_assert_int_eq(tt_get_i64(many[i][0]), 3 * 28 + 8);
         ck_assert_int_eq(tt_get_i64(many[i][2]), 1);
-        release_all(many[i], 4);
+        tt_release_all(many[i], 4);
     }
 }
 END_TEST
@@ -659,7 +641,7 @@ START_TEST(test_wait_across_ranks)
             ck_assert_int_eq(tt_get_i64(refs[i]), 42 + 1000 * ((i / 2) % g_size + 1));
         }
     }
-    release_all(refs, N);
+    tt_release_all(refs, N);
     tt_ok(tr_ref_release(gate));
 }
 END_TEST
@@ -690,7 +672,7 @@ START_TEST(test_cancel_across_ranks)
     tt_ok(tr_put_i64(1, &put));
     tt_assert_status(tr_cancel(put), TR_ERR_INVALID_ARG);
     tr_ref_h all[] = { gate, victim, keep, put };
-    release_all(all, 4);
+    tt_release_all(all, 4);
 }
 END_TEST
 
@@ -747,29 +729,14 @@ static int serving_rank_checks(void)
 
 int main(int argc, char **argv)
 {
-    static const char *const rank_vars[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
-                                             "SLURM_PROCID", NULL };
-    static const char *const size_vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
-                                             "SLURM_NTASKS", NULL };
     static const char *const inline_vars[] = { "TASKRAY_INLINE_MAX", NULL };
-    g_rank = env_int(rank_vars, 0);
-    g_size = env_int(size_vars, 1);
-    if (g_size < 1 || g_size > 256 || g_rank < 0 || g_rank >= g_size) {
-        fprintf(stderr, "mpi_tasks: unsupported job shape (rank %d of %d)\n", g_rank, g_size);
+    if (tt_launcher_shape("mpi_tasks", &g_rank, &g_size) != 0) {
         return 1;
     }
-    int im = env_int(inline_vars, 64 * 1024);
+    int im = tt_env_int(inline_vars, 64 * 1024);
     g_inline_max = im > 0 ? (size_t)im : 64 * 1024;
-    for (int r = 0; r < g_size; r++) {
-        snprintf(g_pin[r], sizeof(g_pin[r]), "tt_rank%d=1", r);
-    }
-
     /* this rank's own resource, added to whatever the environment gives */
-    char res[1024];
-    const char *old = getenv("TASKRAY_RESOURCES");
-    snprintf(res, sizeof(res), "%s%stt_rank%d=1", old ? old : "", old && *old ? "," : "",
-             g_rank);
-    setenv("TASKRAY_RESOURCES", res, 1);
+    tt_pin_setup("tt_rank", g_rank, g_size, 1, g_pin);
 
     tr_init_params_t ip = { .field_mask = TR_INIT_FIELD_MODE | TR_INIT_FIELD_ARGC_ARGV,
                             .mode = TR_MODE_DRIVER, .argc = &argc, .argv = &argv };

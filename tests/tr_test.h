@@ -162,6 +162,58 @@ static inline int tt_gate_wait_entered(int n)
 }
 
 /* Read an i64 value, failing the test on any error. */
+static inline void tt_release_all(tr_ref_h *refs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        tt_ok(tr_ref_release(refs[i]));
+    }
+}
+
+/* ------------------------------------------- MPI test programs (before tr_init) */
+
+/* The first of the environment variables @names that is set, as an int. */
+static inline int tt_env_int(const char *const *names, int dflt)
+{
+    for (; *names != NULL; names++) {
+        const char *v = getenv(*names);
+        if (v != NULL && *v != '\0') {
+            return atoi(v);
+        }
+    }
+    return dflt;
+}
+
+/* This process's rank and the job's size, as the launcher (Open MPI, PMIx,
+ * Hydra, Slurm) set them; 1 rank without one.  -1 (with a message naming
+ * @prog) for a shape the tests do not support. */
+static inline int tt_launcher_shape(const char *prog, int *rank_p, int *size_p)
+{
+    static const char *const rank_vars[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                                             "SLURM_PROCID", NULL };
+    static const char *const size_vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", NULL };
+    *rank_p = tt_env_int(rank_vars, 0);
+    *size_p = tt_env_int(size_vars, 1);
+    if (*size_p < 1 || *size_p > 256 || *rank_p < 0 || *rank_p >= *size_p) {
+        fprintf(stderr, "%s: unsupported job shape (rank %d of %d)\n", prog, *rank_p, *size_p);
+        return -1;
+    }
+    return 0;
+}
+
+/* Tasks are pinned to a rank through a custom resource only that rank has:
+ * give this rank @slots units of "<prefix><rank>" (added to whatever
+ * TASKRAY_RESOURCES holds), and fill pins[r] with "<prefix><r>=1". */
+static inline void tt_pin_setup(const char *prefix, int rank, int size, int slots, char (*pins)[24])
+{
+    for (int r = 0; r < size; r++) {
+        snprintf(pins[r], sizeof(pins[r]), "%s%d=1", prefix, r);
+    }
+    char res[1024];
+    const char *old = getenv("TASKRAY_RESOURCES");
+    snprintf(res, sizeof(res), "%s%s%s%d=%d", old ? old : "", old && *old ? "," : "", prefix, rank, slots);
+    setenv("TASKRAY_RESOURCES", res, 1);
+}
+
 static inline int64_t tt_get_i64(tr_ref_h ref)
 {
     int64_t v = 0;
