@@ -195,6 +195,16 @@ static void ob_rmtree(const char *dir)
 
 /* Put OB_NSPILL patterned OB_BIG objects (seeds OB_SEED0 + i): each must
  * succeed, the older ones being spilled. */
+/* tr_finalize(), then nothing of the job may be left in the spill dir
+ * @dir (from ob_spill_env()); removes and frees it. */
+static void ob_finalize_clean(char *dir)
+{
+    tt_ok(tr_finalize());
+    ob_assert_dir_empty(dir);
+    ob_rmtree(dir);
+    free(dir);
+}
+
 static void ob_put_spilling(tr_ref_h *refs)
 {
     unsigned char *src = malloc(OB_BIG);
@@ -736,10 +746,7 @@ static void spill_roundtrip(int encrypt)
     ck_assert_uint_eq(s.spilled_bytes, s.spilled_objects * OB_BIG);
     ck_assert_uint_gt(s.used_bytes, b0.used_bytes);
     /* refs[3..] are still held: tr_finalize releases them and removes files */
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 
 START_TEST(test_spill_plain)
@@ -773,10 +780,7 @@ START_TEST(test_spill_release_all)
     ck_assert_uint_eq(s.num_objects, 0);
     ck_assert_uint_eq(s.used_bytes, b0.used_bytes);
     ck_assert_uint_eq(s.owned_objects, 0);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -802,10 +806,7 @@ START_TEST(test_spill_never_pinned)
     ck_assert_uint_eq(tt_check_pattern(p, OB_BIG, 7), OB_BIG);
     tt_ok(tr_buf_release(view));
     ob_verify(first, OB_BIG, 7);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -835,10 +836,7 @@ START_TEST(test_spill_dir_refused)
     ob_verify(refs[0], OB_BIG, 53);
     tt_ok(tr_ref_release(refs[0]));
     tt_ok(tr_ref_release(refs[1]));
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -910,10 +908,7 @@ START_TEST(test_spill_corrupt_plain)
     ck_assert_uint_eq(s.num_objects, 0);
     ck_assert_uint_eq(s.spilled_objects, 0);
     ck_assert_uint_eq(s.spilled_bytes, 0);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -954,10 +949,7 @@ START_TEST(test_spill_corrupt_encrypted)
         tt_ok(tr_buf_release(buf));
     }
     ck_assert_int_eq(corrupt, 2);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -984,10 +976,7 @@ START_TEST(test_spill_file_deleted)
             ob_verify(refs[i], OB_BIG, OB_SEED0 + (uint64_t)i);
         }
     }
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1039,10 +1028,7 @@ START_TEST(test_out_of_memory_pinned)
         ob_verify(refs[i], OB_BIG, 60 + (uint64_t)i);
     }
     free(src);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1313,10 +1299,7 @@ START_TEST(test_spill_restore_needs_room)
     tt_ok(tr_buf_release(v2));
     ob_verify(r[1], OB_BIG, 111);
     ob_verify(r[2], OB_BIG, 112);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1340,10 +1323,7 @@ START_TEST(test_spill_get_many)
     for (int i = 0; i < OB_NSPILL; i++) {
         ob_verify(refs[i], OB_BIG, OB_SEED0 + (uint64_t)i);
     }
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1379,10 +1359,7 @@ START_TEST(test_spill_write_fails)
         ob_verify(r[i], OB_BIG, 120 + (uint64_t)i);
     }
     free(src);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1410,10 +1387,7 @@ START_TEST(test_spill_task_args)
     }
     ck_assert_uint_gt(ob_stats().restores, 0);
     free(val);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1444,10 +1418,7 @@ START_TEST(test_spill_task_returns)
         tt_ok(tr_ref_release(res[i]));
     }
     ck_assert_uint_eq(ob_count_spill_files(dir), 0);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1549,10 +1520,7 @@ START_TEST(test_finalize_with_live_objects)
     tr_object_h obj;
     tt_ok(tr_object_create(100 * KIB, &data, &obj));
     ck_assert_uint_gt(ob_count_spill_files(dir), 0);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1599,10 +1567,7 @@ START_TEST(test_spill_container_with_refs)
     ck_assert_uint_eq(s.owned_objects, b0.owned_objects);
     ck_assert_uint_eq(s.used_bytes, b0.used_bytes);
     ck_assert_uint_eq(ob_count_spill_files(dir), 0);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1629,10 +1594,7 @@ START_TEST(test_spill_create_makes_room)
     ob_verify(r0, OB_BIG, 140);
     ob_verify(r1, OB_BIG, 141);
     ob_verify(r2, OB_BIG, 142);
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
@@ -1652,10 +1614,7 @@ START_TEST(test_spill_dir_default_tmpdir)
     for (int i = 0; i < OB_NSPILL; i++) {
         ob_verify(refs[i], OB_BIG, OB_SEED0 + (uint64_t)i);
     }
-    tt_ok(tr_finalize());
-    ob_assert_dir_empty(dir);
-    ob_rmtree(dir);
-    free(dir);
+    ob_finalize_clean(dir);
 }
 END_TEST
 
