@@ -415,19 +415,16 @@ static void take_call_locked(uint64_t id, struct tr_task *t, doomed_t *d)
     if (a) { t->actor = a; deliver_locked(a, t, d); return; }
     const char *why = tr__hmap_get(&rt->actor_dead, id);
     if (why) { doom(d, t, why); return; }
-    /* not created yet: the creation message may trail a borrower's call */
-    t->next = tr__hmap_get(&rt->actor_early, id);
-    if (tr__hmap_put(&rt->actor_early, id, t) < 0) { t->next = NULL; doom(d, t, "out of memory"); }
-    else {   /* keep them in arrival order: append instead */
-        struct tr_task *head = t->next;
-        if (head) {
-            t->next = NULL;
-            struct tr_task *p = head;
-            while (p->next) p = p->next;
-            p->next = t;
-            tr__hmap_put(&rt->actor_early, id, head);
-        }
+    /* not created yet: the creation message may trail a borrower's call;
+     * park it, in arrival order */
+    t->next = NULL;
+    struct tr_task *head = tr__hmap_get(&rt->actor_early, id);
+    if (head == NULL) {
+        if (tr__hmap_put(&rt->actor_early, id, t) < 0) doom(d, t, "out of memory");
+        return;
     }
+    while (head->next) head = head->next;
+    head->next = t;
 }
 
 /* ACALL: actor id, seq, call id, nret, method id, nargs, args. */
