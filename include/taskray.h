@@ -224,7 +224,8 @@ enum {
 typedef struct tr_task_params {
     uint64_t    field_mask;  /* TR_TASK_FIELD_* bits of the fields set */
     int         num_returns; /* 1..TR_MAX_RETURNS; default 1 */
-    int         max_retries; /* retries after TR_ERR_TASK_RETRY; default 0, -1 forever */
+    int         max_retries; /* re-executions after the executing rank died or the task
+                                returned TR_ERR_TASK_RETRY; default 3, -1 forever */
     double      num_cpus;    /* executor slots the task holds; default 1, 0 allowed */
     const char *resources;   /* custom resources, "licence=1,ssd=0.5"; default none */
     const char *name;        /* for traces and error messages; default the function's */
@@ -478,7 +479,9 @@ enum {
     TR_ACTOR_FIELD_RANK            = 1u << 4,
     TR_ACTOR_FIELD_NODE            = 1u << 5,
     TR_ACTOR_FIELD_SPREAD          = 1u << 6,
-    TR_ACTOR_FIELD_NUM_GPUS        = 1u << 7
+    TR_ACTOR_FIELD_NUM_GPUS        = 1u << 7,
+    TR_ACTOR_FIELD_MAX_RESTARTS    = 1u << 8,
+    TR_ACTOR_FIELD_MAX_TASK_RETRIES = 1u << 9
 };
 
 /** Options of tr_actor_create().  Unset fields take the defaults given here. */
@@ -493,6 +496,12 @@ typedef struct tr_actor_params {
     int         spread;          /* non-zero: prefer the node, then the rank, with the fewest actors */
     double      num_gpus;        /* the "gpus" resource held for its life; default 0.  Ranks
                                     have gpus when TASKRAY_RESOURCES declares them ("gpus=1") */
+    int         max_restarts;    /* restarts on a surviving rank after its rank died; default 0,
+                                    -1 forever.  From the last tr_actor_checkpoint() when the
+                                    class has save/restore, else from the constructor */
+    int         max_task_retries; /* calls pending when its rank died that are re-sent to the
+                                    restarted actor; default 0 (they fail with
+                                    TR_ERR_ACTOR_DIED), -1 forever */
 } tr_actor_params_t;
 
 /**
@@ -566,6 +575,21 @@ TR_EXPORT tr_status_t tr_actor_get_by_name(const char *name, tr_actor_h *actor_p
  *  outside an actor method. */
 TR_EXPORT tr_status_t tr_actor_self(tr_task_h task, tr_actor_h *actor_p);
 
+/**
+ * Inside a method: save the actor's state now (the class's save()) and keep
+ * the bytes with the actor's owner, so that a restart after its rank dies
+ * begins from here (restore()) instead of the constructor.  Calls that ran
+ * after the checkpoint are re-sent when max_task_retries allows.  Errors:
+ * TR_ERR_INVALID_ARG (not inside an actor method, or the class has no
+ * save/restore), TR_ERR_NO_MEMORY, and what save() returned.
+ */
+TR_EXPORT tr_status_t tr_actor_checkpoint(tr_task_h task);
+
+/** Inside an actor's constructor or method: 1 when this incarnation of the
+ *  actor is a restart after its rank died, 0 for the first, -1 outside an
+ *  actor (or @task invalid). */
+TR_EXPORT int tr_actor_was_restarted(tr_task_h task);
+
 /* ---------------------------------------------------------- object store */
 
 /**
@@ -596,6 +620,31 @@ typedef struct tr_object_store_stats {
 
 /** Fill @stats_p.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG. */
 TR_EXPORT tr_status_t tr_object_store_stats(tr_object_store_stats_t *stats_p);
+
+/* ------------------------------------------------------------- failures */
+
+/**
+ * 1 while @rank is part of the job, 0 once this rank has learned that it
+ * died (UCX reported the peer lost, or it missed TASKRAY_HEARTBEAT_MS
+ * heartbeats, or another rank said so); a dead rank never comes back.
+ * -1 before tr_init() or for a rank out of range.
+ */
+TR_EXPORT int tr_rank_alive(int rank);
+
+/** What this rank has seen and done about failures since tr_init(). */
+typedef struct tr_failure_stats {
+    uint64_t ranks_died;        /* deaths this rank learned of */
+    uint64_t tasks_retried;     /* owned tasks re-executed after their rank died */
+    uint64_t objects_rebuilt;   /* owned objects re-made from lineage */
+    uint64_t actors_restarted;  /* owned actors restarted on another rank */
+    uint64_t calls_retried;     /* actor calls re-sent to a restarted actor */
+    double   detected_at;       /* the last death: when this rank learned of it, in seconds
+                                   of CLOCK_REALTIME (compare with the time of the kill) */
+    uint64_t reserved[8];
+} tr_failure_stats_t;
+
+/** Fill @stats_p.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG. */
+TR_EXPORT tr_status_t tr_failure_stats(tr_failure_stats_t *stats_p);
 
 #ifdef __cplusplus
 }
