@@ -813,7 +813,7 @@ START_TEST(test_retry_exhausted) { run_retry(1, 1, 0, 2); }
 END_TEST
 START_TEST(test_retry_forever) { run_retry(1, -1, 1, 3); }
 END_TEST
-START_TEST(test_retry_default_none) { run_retry(0, 0, 0, 1); }
+START_TEST(test_retry_default_three) { run_retry(0, 0, 1, 3); }   /* max_retries defaults to 3 */
 END_TEST
 
 START_TEST(test_num_cpus)
@@ -1024,7 +1024,7 @@ Suite *tr_suite_tasks(void)
     tcase_add_test(fail, test_retry_succeeds);
     tcase_add_test(fail, test_retry_exhausted);
     tcase_add_test(fail, test_retry_forever);
-    tcase_add_test(fail, test_retry_default_none);
+    tcase_add_test(fail, test_retry_default_three);
     suite_add_tcase(s, fail);
 
     TCase *res = tcase_create("resources");

@@ -14,17 +14,22 @@ typedef struct tr__comm tr__comm_t;
 typedef struct tr__comm_cb {
     /* a validated message; @msg is valid only during the call (loop thread) */
     void (*recv)(void *arg, const void *msg, size_t len);
-    /* a peer's endpoint failed (loop thread) */
-    void (*peer_failed)(void *arg, int rank, tr_status_t why);
+    /* a peer's endpoint failed, or it missed its heartbeats (loop thread);
+     * @why says how it was noticed */
+    void (*peer_failed)(void *arg, int rank, const char *why);
     void *arg;
 } tr__comm_cb_t;
 
 typedef void (*tr__comm_done_fn)(void *arg, tr_status_t status);
 
-/* @spin_ns: how long the idle loop spins before it sleeps (TASKRAY_SPIN_US). */
+/* @spin_ns: how long the idle loop spins before it sleeps (TASKRAY_SPIN_US).
+ * @hb_ms: heartbeat period (TASKRAY_HEARTBEAT_MS, 0: none); a predecessor
+ * silent for @hb_timeout_ms is reported through peer_failed. */
 tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
+                            uint64_t hb_ms, uint64_t hb_timeout_ms,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p);
-/* Queue a message (malloc'd; the transport frees it) to rank @dst != self. */
+/* Queue a message (malloc'd; the transport frees it) to rank @dst; to this
+ * rank itself it is received by its own loop, in order with the others. */
 void        tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len);
 /* Read @len bytes at offset @off of rank @holder's arena into @dst; @done
  * runs on the loop thread. */
@@ -37,6 +42,10 @@ tr_status_t tr__comm_flush(tr__comm_t *c);
 void        tr__comm_closing(tr__comm_t *c);
 /* Stop and join the loop thread, then close endpoints and free everything. */
 void        tr__comm_destroy(tr__comm_t *c);
+/* @rank died: its messages are dropped from now on, sends to it are
+ * discarded and reads from it fail (any thread; idempotent). */
+void        tr__comm_peer_dead(tr__comm_t *c, int rank);
+int         tr__comm_is_dead(const tr__comm_t *c, int rank);
 /* Counters for the finalize summary and the drop-and-count checks. */
 uint64_t    tr__comm_dropped(const tr__comm_t *c);
 

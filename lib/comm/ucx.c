@@ -6,6 +6,12 @@
  * when idle and then sleeps in epoll on the worker's event fd, so idle ranks
  * cost no CPU.  Endpoints are created on first use with peer-failure error
  * handling.
+ *
+ * Failures: UCX reports a lost peer on an endpoint (keepalive, 100 ms by
+ * default); as a backstop for ranks that hang, each rank sends a heartbeat
+ * to its successor in the ring of live ranks and watches its predecessor.
+ * Once the core declares a rank dead (tr__comm_peer_dead) its messages are
+ * dropped and nothing is sent to it again.
  */
 #include "comm/comm.h"
 #include "comm/wire.h"
@@ -76,7 +82,12 @@ struct tr__comm {
     long            inflight;     /* loop thread only */
     uint64_t        spin_ns;
     _Atomic uint64_t dropped;
+    _Atomic uint64_t dropped_dead;  /* messages from dead ranks, not counted as bad */
     _Atomic long    sends_pending;  /* sends posted and not yet completed */
+    _Atomic uint8_t *dead;          /* per rank: declared dead by the core */
+    uint64_t        *last_heard;    /* loop thread: when a message last came from each rank */
+    uint64_t        hb_ns, hb_timeout_ns, hb_next, now;
+    int             hb_pred;        /* the predecessor watched now */
 };
 
 static tr_status_t ucs_err(ucs_status_t s, const char *what)
@@ -94,9 +105,10 @@ static void ep_error_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
         if (c->peers[r].ep != ep) continue;
         if (!c->peers[r].failed) {
             c->peers[r].failed = 1;
-            if (!atomic_load(&c->closing))
-                tr__warn("connection to rank %d failed: %s", r, ucs_status_string(status));
-            if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, TR_ERR_WORKER_DIED);
+            if (atomic_load(&c->closing) || atomic_load(&c->dead[r])) return;
+            char why[160];
+            snprintf(why, sizeof(why), "UCX reported the connection lost (%s)", ucs_status_string(status));
+            if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, why);
         }
         return;
     }
@@ -144,6 +156,12 @@ static void deliver(tr__comm_t *c, const void *data, size_t len)
     }
     tr__wire_hdr_t h;
     memcpy(&h, data, sizeof(h));
+    if (atomic_load(&c->dead[h.src])) {   /* gone for good: a late word is not heard */
+        atomic_fetch_add(&c->dropped_dead, 1);
+        return;
+    }
+    c->last_heard[h.src] = c->now;
+    if (h.type == TR__MSG_HEARTBEAT) return;
     if (h.type != TR__MSG_BUNDLE) {
         c->cb.recv(c->cb.arg, data, len);
         return;
@@ -229,7 +247,7 @@ static void op_done(tr__comm_t *c, op_t *o, ucs_status_t s)
 {
     c->inflight--;
     if (o->type == OP_SEND) {
-        if (s != UCS_OK && !c->peers[o->peer].failed)
+        if (s != UCS_OK && !c->peers[o->peer].failed && !atomic_load(&c->dead[o->peer]))
             tr__warn("send to rank %d failed: %s", o->peer, ucs_status_string(s));
         free(o->buf);
         atomic_fetch_sub(&c->sends_pending, 1);
@@ -259,8 +277,17 @@ static void op_start(tr__comm_t *c, op_t *o)
     ucs_status_ptr_t req;
     ucp_ep_h ep = NULL;
     c->inflight++;
-    if (o->type != OP_FLUSH && (ep = ep_get(c, o->peer)) == NULL) {
+    if (o->type != OP_FLUSH && atomic_load(&c->dead[o->peer])) {
+        op_done(c, o, UCS_ERR_CONNECTION_RESET);
+        return;
+    }
+    if (o->type != OP_FLUSH && o->peer != c->rank && (ep = ep_get(c, o->peer)) == NULL) {
         op_done(c, o, UCS_ERR_UNREACHABLE);
+        return;
+    }
+    if (o->type == OP_SEND && o->peer == c->rank) {   /* to itself: received here, in order */
+        deliver(c, o->buf, o->len);
+        op_done(c, o, UCS_OK);
         return;
     }
     switch (o->type) {
@@ -313,7 +340,7 @@ static op_t *bundle(tr__comm_t *c, op_t *o, op_t **next_p)
     op_t *q = o->next;
     size_t total = sizeof(tr__wire_hdr_t) + o->len;
     int n = 1;
-    if (o->type != OP_SEND || o->len > BUNDLE_PART) return o;
+    if (o->type != OP_SEND || o->len > BUNDLE_PART || o->peer == c->rank) return o;
     for (; q && q->type == OP_SEND && q->peer == o->peer && q->len <= BUNDLE_PART && total + q->len <= BUNDLE_MAX; q = q->next) {
         total += q->len;
         n++;
@@ -365,13 +392,63 @@ static int queue_empty(tr__comm_t *c)
     return e;
 }
 
+/* ------------------------------------------------------- heartbeats */
+
+/* The next live rank after (@dir 1) or before (@dir -1) this one; -1 alone. */
+static int ring_peer(tr__comm_t *c, int dir)
+{
+    for (int i = 1; i < c->size; i++) {
+        int r = ((c->rank + dir * i) % c->size + c->size) % c->size;
+        if (!atomic_load(&c->dead[r])) return r;
+    }
+    return -1;
+}
+
+static void heartbeat(tr__comm_t *c)
+{
+    if (c->hb_ns == 0 || c->now < c->hb_next || atomic_load(&c->stop)) return;
+    c->hb_next = c->now + c->hb_ns;
+    int succ = ring_peer(c, 1), pred = ring_peer(c, -1);
+    if (succ >= 0 && !atomic_load(&c->closing)) {
+        tr__wire_hdr_t *h = malloc(sizeof(*h));
+        if (h) {
+            *h = (tr__wire_hdr_t){ TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_HEARTBEAT, (uint32_t)c->rank,
+                                   (uint32_t)sizeof(*h), c->boot->job_id };
+            op_t *o = calloc(1, sizeof(*o));
+            if (o == NULL) free(h);
+            else {
+                o->type = OP_SEND; o->peer = succ; o->buf = h; o->len = sizeof(*h); o->comm = c;
+                atomic_fetch_add(&c->sends_pending, 1);
+                op_start(c, o);
+            }
+        }
+    }
+    if (pred != c->hb_pred) {   /* a new predecessor: give it a full timeout */
+        c->hb_pred = pred;
+        if (pred >= 0) c->last_heard[pred] = c->now;
+        return;
+    }
+    if (pred < 0 || atomic_load(&c->closing) || c->now - c->last_heard[pred] <= c->hb_timeout_ns) return;
+    char why[160];
+    snprintf(why, sizeof(why), "no heartbeat for %.0f ms (TASKRAY_HEARTBEAT_MS)",
+             (double)(c->now - c->last_heard[pred]) / 1e6);
+    c->last_heard[pred] = c->now;   /* report once per timeout */
+    if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, pred, why);
+}
+
 /* ------------------------------------------------------------ the loop */
 
 static void *loop_main(void *arg)
 {
     tr__comm_t *c = arg;
     uint64_t idle_since = 0, stop_since = 0;
+    c->now = tr__now_ns();
+    c->hb_next = c->now + c->hb_ns;
+    c->hb_pred = ring_peer(c, -1);
+    for (int r = 0; r < c->size; r++) c->last_heard[r] = c->now;
     for (;;) {
+        c->now = tr__now_ns();
+        heartbeat(c);
         int work = drain(c);
         work += (int)ucp_worker_progress(c->worker);
         if (c->rndv_head) { rndv_start(c); work++; }
@@ -393,7 +470,13 @@ static void *loop_main(void *arg)
         ucs_status_t s = ucp_worker_arm(c->worker);
         if (s == UCS_OK) {
             struct epoll_event ev;
-            int rc = epoll_wait(c->epfd, &ev, 1, 1000);
+            int ms = 1000;
+            if (c->hb_ns) {
+                uint64_t t = tr__now_ns();
+                ms = c->hb_next > t ? (int)((c->hb_next - t) / 1000000u) + 1 : 0;
+                if (ms > 1000) ms = 1000;
+            }
+            int rc = epoll_wait(c->epfd, &ev, 1, ms);
             if (rc < 0 && errno != EINTR) tr__warn("epoll_wait failed: %m");
         }
         atomic_store(&c->sleeping, 0);
@@ -424,6 +507,18 @@ void tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len
 
 size_t tr__comm_arena_size(const tr__comm_t *c, int rank) { return c->peers[rank].arena_size; }
 uint64_t tr__comm_dropped(const tr__comm_t *c) { return atomic_load(&((tr__comm_t *)c)->dropped); }
+
+void tr__comm_peer_dead(tr__comm_t *c, int rank)
+{
+    if (rank < 0 || rank >= c->size || rank == c->rank) return;
+    atomic_store(&c->dead[rank], 1);
+    if (atomic_load(&c->sleeping)) ucp_worker_signal(c->worker);
+}
+
+int tr__comm_is_dead(const tr__comm_t *c, int rank)
+{
+    return rank >= 0 && rank < c->size && atomic_load(&((tr__comm_t *)c)->dead[rank]);
+}
 
 void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }
 
@@ -497,6 +592,7 @@ static tr_status_t exchange(tr__comm_t *c, void *arena_base, size_t arena_size)
 }
 
 tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
+                            uint64_t hb_ms, uint64_t hb_timeout_ms,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p)
 {
     tr_status_t st = TR_ERR_NO_MEMORY;
@@ -509,6 +605,12 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
     pthread_mutex_init(&c->qlock, NULL);
     c->spin_ns = spin_ns;
     if ((c->peers = calloc((size_t)c->size, sizeof(peer_t))) == NULL) goto err;
+    if ((c->dead = calloc((size_t)c->size, sizeof(*c->dead))) == NULL) goto err;
+    if ((c->last_heard = calloc((size_t)c->size, sizeof(*c->last_heard))) == NULL) goto err;
+    c->hb_ns = hb_ms * 1000000u;
+    c->hb_timeout_ns = hb_timeout_ms * 1000000u;
+    /* a dead peer is seen in about this long (UCX 1.13 defaults to 20 s) */
+    set_default("KEEPALIVE_INTERVAL", "100ms");
 
     /* keep shared memory under peer-failure error handling (else UCX falls back to TCP) */
     const char *tls = getenv("UCX_TLS");
@@ -611,6 +713,8 @@ void tr__comm_destroy(tr__comm_t *c)
     if (c->ctx) ucp_cleanup(c->ctx);
     if (c->epfd >= 0) close(c->epfd);
     free(c->peers);
+    free((void *)c->dead);
+    free(c->last_heard);
     free(c->addr_tab); free(c->addr_lens); free(c->addr_offs);
     free(c->rkey_tab); free(c->rkey_lens); free(c->rkey_offs);
     free(c->arena_tab);

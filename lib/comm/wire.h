@@ -36,6 +36,11 @@ typedef enum {
     TR__MSG_AKILL    = 17, /* any -> actor's rank: kill now, or destroy once drained */
     TR__MSG_NAME     = 18, /* actor names, at the name's directory rank: register, look up, drop */
     TR__MSG_BUNDLE   = 19, /* several messages back to back (lib/comm/ucx.c) */
+    TR__MSG_HEARTBEAT = 20, /* rank -> its successor among live ranks (lib/comm/ucx.c) */
+    TR__MSG_DEATH    = 21, /* any -> all: these ranks died (u32 count, u32 ranks) */
+    TR__MSG_FIN      = 22, /* any -> all live: shutdown barrier (phase, deaths seen) */
+    TR__MSG_ARESTART = 23, /* actor owner -> callers: the actor lives elsewhere now, or died */
+    TR__MSG_ACKPT    = 24, /* actor's rank -> owner: a checkpoint of its state */
     TR__MSG_MAX
 } tr__msg_type_t;
 

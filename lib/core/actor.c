@@ -49,7 +49,31 @@ struct tr__actor {
     tr__req_t          held;        /* resources held for its life */
     char              *name;
     char              *why;         /* why it died */
+    uint32_t           incarnation; /* 0 first; n after the n-th restart */
+    tr__blob_t        *ckpt;        /* a restart: the state to restore, or NULL */
 };
+
+/* Owner side: what restarting an actor elsewhere takes. */
+struct tr__ainfo {
+    char              *head;        /* ACREATE up to the name (id, class, conc, resources, name) */
+    size_t             head_len;
+    char              *args;        /* ACREATE's nargs and encoded constructor arguments */
+    size_t             args_len;
+    tr__req_t          need;
+    tr_actor_params_t  place;       /* the placement fields of the creation */
+    int                max_restarts, restarts, max_task_retries;
+    uint32_t           incarnation;
+    tr__blob_t        *ckpt;        /* the last checkpoint, or NULL */
+    int                killed;
+};
+
+void tr__ainfo_free(struct tr__ainfo *ai)
+{
+    free(ai->head);
+    free(ai->args);
+    if (ai->ckpt) tr__blob_unref(ai->ckpt);
+    free(ai);
+}
 
 /* ------------------------------------------------------- handle values */
 
@@ -224,6 +248,7 @@ static tr__actor_t *actor_new(uint64_t id, int owner, const tr__class_t *cls, in
 
 static void actor_free(tr__actor_t *a)
 {
+    if (a->ckpt) tr__blob_unref(a->ckpt);
     tr__hmap_destroy(&a->early);
     tr__hmap_destroy(&a->expect);
     free(a->name);
@@ -261,6 +286,8 @@ static void create_locked(tr__actor_t *a, struct tr_task *t, doomed_t *d)
 }
 
 static void send_name(int op, const char *name, uint64_t tag, int owner, uint64_t id);
+static void recv_restart(int src, tr__rbuf_t *r);
+static void recv_ckpt(int src, tr__rbuf_t *r);
 
 static void destroy(tr__actor_t *a)
 {
@@ -308,8 +335,10 @@ void tr__actor_run(struct tr_task *t)
     } else if (t->actor_op == TR__AOP_INIT) {
         void *state = NULL;
         tr__cur_task = t;
-        st = a->cls->init(t, &state);
+        if (a->ckpt && a->cls->restore) st = a->cls->restore(a->ckpt->data, a->ckpt->size, &state);
+        else st = a->cls->init(t, &state);
         tr__cur_task = NULL;
+        if (a->ckpt) { tr__blob_unref(a->ckpt); a->ckpt = NULL; }
         pthread_mutex_lock(&rt->lock);
         a->running--;
         if (st == TR_OK) {
@@ -369,6 +398,10 @@ static void recv_create(int src, const void *msg, size_t len)
     tr__decode_req(&r, &held);
     uint16_t nlen = tr__rbuf_u16(&r);
     const char *nm = tr__rbuf_get(&r, nlen);
+    uint32_t inc = tr__rbuf_u32(&r);
+    uint64_t clen = tr__rbuf_u64(&r);
+    const void *cdata = clen <= len ? tr__rbuf_get(&r, (size_t)clen) : NULL;
+    if (clen > len) r.bad = true;
     uint16_t nargs = tr__rbuf_u16(&r);
     const tr__class_t *cls = tr__class_by_id(cid);
     if (r.bad || cls == NULL || conc < 1 || conc > 1024) {
@@ -385,6 +418,11 @@ static void recv_create(int src, const void *msg, size_t len)
         return;
     }
     a->held = held;
+    a->incarnation = inc;
+    if (clen > 0 && cdata) {
+        if ((a->ckpt = tr__blob_heap((size_t)clen)) == NULL) { tr__task_failmsg(t, "out of memory restoring the actor"); t->fetch_status = TR_ERR_NO_MEMORY; }
+        else memcpy(a->ckpt->data, cdata, (size_t)clen);
+    }
     if (nlen) a->name = strndup(nm, nlen);
     t->msgbuf = copy;
     tr__decode_args(&r, t, len);
@@ -438,6 +476,7 @@ static void recv_call(int src, const void *msg, size_t len)
     memcpy(copy, msg, len);
     tr__wire_open(copy, len, &h, &r);
     uint64_t aid = tr__rbuf_u64(&r), stream = tr__rbuf_u64(&r), seq = tr__rbuf_u64(&r), cid = tr__rbuf_u64(&r);
+    uint32_t attempt = tr__rbuf_u32(&r);
     uint16_t nret = tr__rbuf_u16(&r);
     uint64_t mid = tr__rbuf_u64(&r);
     uint16_t nargs = tr__rbuf_u16(&r);
@@ -446,7 +485,7 @@ static void recv_call(int src, const void *msg, size_t len)
         free(copy);
         return;
     }
-    struct tr_task *t = tr__task_new(cid, NULL, src, 0, nret, nargs);
+    struct tr_task *t = tr__task_new(cid, NULL, src, (int)attempt, nret, nargs);
     if (t == NULL) { free(copy); tr__error("out of memory receiving an actor call; dropped"); return; }
     t->msgbuf = copy;
     t->actor_op = TR__AOP_CALL;
@@ -527,7 +566,8 @@ static void send_name(int op, const char *name, uint64_t tag, int owner, uint64_
     tr__wbuf_u64(&w, id);
     tr__wbuf_u16(&w, (uint16_t)n);
     tr__wbuf_put(&w, name, n);
-    if (tr__send(home, &w, TR__MSG_NAME) != TR_OK && op != 2) tr__rpc_reply_locked(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+    if (tag && op != 2) tr__rpc_peer_locked(tag, home);
+    if (tr__send(home, &w, TR__MSG_NAME) != TR_OK && op != 2) tr__rpc_reply_locked(tag, -1, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
 }
 
 static void recv_name(int src, tr__rbuf_t *r)
@@ -558,6 +598,8 @@ void tr__actor_recv(int type, const void *msg, size_t len)
     case TR__MSG_ACREATE: recv_create((int)h.src, msg, len); return;
     case TR__MSG_ACALL:   recv_call((int)h.src, msg, len); return;
     case TR__MSG_NAME:    recv_name((int)h.src, &r); return;
+    case TR__MSG_ARESTART: recv_restart((int)h.src, &r); return;
+    case TR__MSG_ACKPT:   recv_ckpt((int)h.src, &r); return;
     case TR__MSG_AKILL: {
         uint64_t id = tr__rbuf_u64(&r);
         uint8_t graceful = tr__rbuf_u8(&r);
@@ -607,7 +649,7 @@ void tr__actor_pump_locked(tr__obj_t *a)
     actor_val_t v;
     while (a->aqh < a->naq) {
         tr__spec_t *s = a->aq[a->aqh];
-        if (s->unresolved > 0 || a->state == TR__OBJ_PENDING) return;
+        if (s->unresolved > 0 || a->state == TR__OBJ_PENDING || a->asusp) return;
         if (++a->aqh == a->naq) a->aqh = a->naq = 0;
         if (a->state == TR__OBJ_FAILED || !handle_val(a, &v)) {
             tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, -1, a->state == TR__OBJ_FAILED && a->err_msg ? a->err_msg
@@ -624,9 +666,10 @@ void tr__actor_pump_locked(tr__obj_t *a)
         }
         if (a->astream == 0) a->astream = tr__hash2(tr__hash2(rt->boot.job_id, (uint64_t)rt->rank), ++rt->stream_seq) | 1;
         uint64_t seq = a->aseq++;
+        s->aseq_sent = seq;
         tr__spec_sent_locked(s, (int)v.rank);
         if ((int)v.rank == rt->rank) {
-            struct tr_task *t = tr__task_new(s->id, NULL, rt->rank, 0, s->nret, s->nargs);
+            struct tr_task *t = tr__task_new(s->id, NULL, rt->rank, s->attempt, s->nret, s->nargs);
             if (t == NULL) { tr__spec_fail_locked(s, TR_ERR_NO_MEMORY, rt->rank, "out of memory"); continue; }
             t->actor_op = TR__AOP_CALL;
             t->method_id = s->method_id;
@@ -653,6 +696,7 @@ void tr__actor_pump_locked(tr__obj_t *a)
         tr__wbuf_u64(&w, a->astream);
         tr__wbuf_u64(&w, seq);
         tr__wbuf_u64(&w, s->id);
+        tr__wbuf_u32(&w, (uint32_t)s->attempt);
         tr__wbuf_u16(&w, (uint16_t)s->nret);
         tr__wbuf_u64(&w, s->method_id);
         tr__wbuf_u16(&w, (uint16_t)s->nargs);
@@ -662,12 +706,272 @@ void tr__actor_pump_locked(tr__obj_t *a)
     }
 }
 
-/* ------------------------------------------------------------- public */
+/* ------------------------------------------------------------ restarts */
 
 #define CHECK_UP()                                                             \
     do {                                                                       \
         if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;       \
     } while (0)
+
+static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_status_t *st);
+static tr_status_t send_create_locked(tr__obj_t *o, int rank);
+
+/* ACREATE of the actor whose handle object (owned here) is @o, on @rank:
+ * its incarnation and last checkpoint between the head and the arguments. */
+static tr_status_t send_create_locked(tr__obj_t *o, int rank)
+{
+    struct tr__ainfo *ai = o->ainfo;
+    size_t clen = ai->ckpt ? ai->ckpt->size : 0;
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, ai->head_len + ai->args_len + 16 + clen);
+    tr__wbuf_put(&w, ai->head, ai->head_len);
+    tr__wbuf_u32(&w, ai->incarnation);
+    tr__wbuf_u64(&w, clen);
+    if (clen) tr__wbuf_put(&w, ai->ckpt->data, clen);
+    tr__wbuf_put(&w, ai->args, ai->args_len);
+    return tr__send(rank, &w, TR__MSG_ACREATE);
+}
+
+/* Write where the actor lives now into its handle object's value. */
+static void set_handle_rank_locked(tr__obj_t *o, int rank)
+{
+    actor_val_t v;
+    if (!handle_val(o, &v)) return;
+    v.rank = (uint32_t)rank;
+    tr__blob_t *b = tr__blob_heap(sizeof(v));
+    if (b == NULL) { tr__error("out of memory moving an actor handle; its calls fail"); return; }
+    memcpy(b->data, &v, sizeof(v));
+    tr__blob_unref(o->blob);   /* views of the old value keep theirs */
+    o->blob = b;
+}
+
+static int cmp_aseq(const void *a, const void *b)
+{
+    const tr__spec_t *x = *(tr__spec_t *const *)a, *y = *(tr__spec_t *const *)b;
+    return x->aseq_sent < y->aseq_sent ? -1 : x->aseq_sent > y->aseq_sent;
+}
+
+/* This rank's calls through handle @o that went to the actor's old rank:
+ * sent again (first, in their order) to @rank, or failed. */
+static void restarted_locked(tr__obj_t *o, int rank, int max_task_retries, const char *why)
+{
+    tr__rt_t *rt = tr__rt;
+    o->asusp = 0;
+    tr__hmap_t *m = &rt->specs;
+    size_t n = 0;
+    tr__spec_t **sent = malloc(sizeof(*sent) * (m->count + 1));
+    if (sent == NULL) { tr__error("out of memory re-sending calls to a restarted actor"); return; }
+    for (size_t i = 0; i <= m->mask; i++) {
+        tr__spec_t *s = m->vals[i];
+        if (s && s->actor == o && s->state == TR__SPEC_QUEUED) sent[n++] = s;
+    }
+    qsort(sent, n, sizeof(*sent), cmp_aseq);
+    if (rank < 0) {
+        o->err = TR_ERR_ACTOR_DIED;
+        free(o->err_msg);
+        o->err_msg = strdup(why);
+        __atomic_store_n(&o->state, TR__OBJ_FAILED, __ATOMIC_RELEASE);   /* later calls fail at once */
+        for (size_t k = 0; k < n; k++) tr__spec_fail_locked(sent[k], TR_ERR_ACTOR_DIED, -1, why);
+        free(sent);
+        tr__actor_pump_locked(o);
+        return;
+    }
+    set_handle_rank_locked(o, rank);
+    o->astream = 0;   /* a new stream, numbered from 0, for the new incarnation */
+    o->aseq = 0;
+    size_t keep = 0;
+    for (size_t k = 0; k < n; k++) {
+        tr__spec_t *s = sent[k];
+        if (max_task_retries < 0 || s->attempt < max_task_retries) {
+            s->attempt++;
+            s->state = TR__SPEC_WAITING;
+            rt->fstats.calls_retried++;
+            sent[keep++] = s;
+            continue;
+        }
+        char buf[640];
+        snprintf(buf, sizeof(buf), "%s; the call was not retried (max_task_retries %d)", why, max_task_retries);
+        tr__spec_fail_locked(s, TR_ERR_ACTOR_DIED, -1, buf);
+    }
+    if (keep > 0) {   /* in front of the calls not sent yet */
+        int pending = o->naq - o->aqh;
+        tr__spec_t **q = malloc(sizeof(*q) * ((size_t)pending + keep));
+        if (q == NULL) {
+            tr__error("out of memory re-sending calls to a restarted actor; they fail");
+            for (size_t k = 0; k < keep; k++) tr__spec_fail_locked(sent[k], TR_ERR_NO_MEMORY, -1, "out of memory");
+        } else {
+            memcpy(q, sent, sizeof(*q) * keep);
+            if (pending) memcpy(q + keep, o->aq + o->aqh, sizeof(*q) * (size_t)pending);
+            free(o->aq);
+            o->aq = q;
+            o->aqh = 0;
+            o->naq = o->capaq = (int)keep + pending;
+        }
+    }
+    free(sent);
+    tr__actor_pump_locked(o);
+}
+
+/* ARESTART: actor id, new rank (-1: it is gone), max_task_retries, why. */
+static void send_restart_locked(int to, uint64_t id, int rank, int retries, const char *why)
+{
+    size_t n = strlen(why);
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 24 + n);
+    tr__wbuf_u64(&w, id);
+    tr__wbuf_u32(&w, (uint32_t)rank);
+    tr__wbuf_u32(&w, (uint32_t)retries);
+    tr__wbuf_u16(&w, (uint16_t)n);
+    tr__wbuf_put(&w, why, n);
+    tr__send(to, &w, TR__MSG_ARESTART);
+}
+
+static void recv_restart(int src, tr__rbuf_t *r)
+{
+    tr__rt_t *rt = tr__rt;
+    uint64_t id = tr__rbuf_u64(r);
+    int rank = (int32_t)tr__rbuf_u32(r), retries = (int32_t)tr__rbuf_u32(r);
+    uint16_t n = tr__rbuf_u16(r);
+    const char *why = tr__rbuf_get(r, n);
+    if (r->bad || rank < -1 || rank >= rt->size || retries < -1) { tr__warn("dropped a malformed actor restart from rank %d", src); return; }
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%.*s", (int)(n < 511 ? n : 511), why ? why : "");
+    pthread_mutex_lock(&rt->lock);
+    tr__obj_t *o = tr__hmap_get(&rt->objs, id);
+    if (o && o->owner == src && o->state == TR__OBJ_READY) restarted_locked(o, rank, retries, buf);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* ACKPT: actor id, incarnation, the saved state. */
+static void recv_ckpt(int src, tr__rbuf_t *r)
+{
+    tr__rt_t *rt = tr__rt;
+    uint64_t id = tr__rbuf_u64(r);
+    uint32_t inc = tr__rbuf_u32(r);
+    uint64_t n = tr__rbuf_u64(r);
+    const void *data = n <= (uint64_t)(r->end - r->p) ? tr__rbuf_get(r, (size_t)n) : NULL;
+    if (r->bad || data == NULL) { tr__warn("dropped a malformed actor checkpoint from rank %d", src); return; }
+    tr__blob_t *b = tr__blob_heap((size_t)n);
+    if (b == NULL) { tr__error("out of memory keeping an actor checkpoint; the previous one stays"); return; }
+    memcpy(b->data, data, (size_t)n);
+    pthread_mutex_lock(&rt->lock);
+    tr__obj_t *o = tr__hmap_get(&rt->objs, id);
+    actor_val_t v;
+    if (o && o->owner == rt->rank && o->ainfo && o->ainfo->incarnation == inc && handle_val(o, &v) && (int)v.rank == src) {
+        if (o->ainfo->ckpt) tr__blob_unref(o->ainfo->ckpt);
+        o->ainfo->ckpt = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&rt->lock);
+    if (b) tr__blob_unref(b);
+}
+
+/* @rank died.  Actors this rank owns that lived there restart elsewhere
+ * (max_restarts), and every rank that borrows their handles is told where;
+ * handles to actors there owned by others wait for their owner's word. */
+void tr__actors_rank_died_locked(int rank)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__hmap_t *m = &rt->objs;
+    size_t n = 0;
+    tr__obj_t **hs = malloc(sizeof(*hs) * (m->count + 1));
+    if (hs == NULL) { tr__error("out of memory restarting the actors of dead rank %d", rank); return; }
+    for (size_t i = 0; i <= m->mask; i++) {
+        tr__obj_t *o = m->vals[i];
+        actor_val_t v;
+        if (o && handle_val(o, &v) && ((int)v.rank == rank || o->owner == rank)) { o->refcnt++; hs[n++] = o; }
+    }
+    if (rt->actors_placed) rt->actors_placed[rank] = 0;
+    for (size_t k = 0; k < n; k++) {
+        tr__obj_t *o = hs[k];
+        actor_val_t v;
+        handle_val(o, &v);
+        const tr__class_t *cls = tr__class_by_id(v.class_id);
+        char why[256];
+        if (o->owner != rt->rank) {
+            if (o->owner == rank || tr__rank_is_dead(o->owner)) {
+                snprintf(why, sizeof(why), "actor '%s' is gone: %s rank %d died", cls ? cls->name : "?",
+                         o->owner == rank ? "its owner," : "its rank,", rank);
+                if ((int)v.rank == rank || o->owner == rank) restarted_locked(o, (int)v.rank == rank ? -1 : (int)v.rank, 0, why);
+            } else {
+                o->asusp = 1;   /* its owner decides, and says so */
+            }
+            continue;
+        }
+        struct tr__ainfo *ai = o->ainfo;
+        int to = -1;
+        tr_status_t st = TR_OK;
+        if (ai && !ai->killed && (ai->max_restarts < 0 || ai->restarts < ai->max_restarts)) {
+            to = pick_rank(&ai->need, &ai->place, &st);
+            if (to >= 0) {
+                ai->restarts++;
+                ai->incarnation++;
+                set_handle_rank_locked(o, to);
+                if (send_create_locked(o, to) != TR_OK) to = -1;
+                else {
+                    rt->actors_placed[to]++;
+                    rt->fstats.actors_restarted++;
+                    tr__warn("actor '%s' lived on rank %d, which died: restarted on rank %d (restart %d%s)",
+                             cls ? cls->name : "?", rank, to, ai->restarts, ai->ckpt ? ", from its checkpoint" : "");
+                }
+            }
+        }
+        if (to >= 0)
+            snprintf(why, sizeof(why), "actor '%s' restarted on rank %d after rank %d died", cls ? cls->name : "?", to, rank);
+        else if (ai && ai->killed)
+            snprintf(why, sizeof(why), "actor '%s' was killed", cls ? cls->name : "?");
+        else if (st != TR_OK)
+            snprintf(why, sizeof(why), "actor '%s' died with rank %d and no live rank can hold it: %s", cls ? cls->name : "?", rank, tr_last_error());
+        else
+            snprintf(why, sizeof(why), "actor '%s' died with rank %d (max_restarts %d)", cls ? cls->name : "?", rank, ai ? ai->max_restarts : 0);
+        int retries = ai ? ai->max_task_retries : 0;
+        for (int b = 0; b < o->nborrowers; b++)
+            if (!rt->sched.dead[o->borrowers[b].rank]) send_restart_locked(o->borrowers[b].rank, o->id, to, retries, why);
+        o->refcnt++;
+        restarted_locked(o, to, retries, why);
+        tr__obj_unref_locked(o);
+    }
+    for (size_t k = 0; k < n; k++) tr__obj_unref_locked(hs[k]);
+    free(hs);
+}
+
+tr_status_t tr_actor_checkpoint(tr_task_h task)
+{
+    CHECK_UP();
+    tr__rt_t *rt = tr__rt;
+    struct tr_task *t = tr__cur_task;
+    if (t == NULL || t != task || t->actor == NULL || t->actor_op != TR__AOP_CALL) return TR_ERR_INVALID_ARG;
+    tr__actor_t *a = t->actor;
+    if (a->cls->save == NULL || a->cls->restore == NULL) {
+        tr__set_error("actor class '%s' has no save/restore functions", aname(a));
+        return TR_ERR_INVALID_ARG;
+    }
+    void *data = NULL;
+    size_t size = 0;
+    tr_status_t st = a->cls->save(a->state, &data, &size);
+    if (st != TR_OK) return st;
+    if (data == NULL && size > 0) return TR_ERR_INVALID_ARG;
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 24 + size);
+    tr__wbuf_u64(&w, a->id);
+    tr__wbuf_u32(&w, a->incarnation);
+    tr__wbuf_u64(&w, size);
+    tr__wbuf_put(&w, data, size);
+    free(data);
+    if (rt->comm == NULL) { free(w.buf); return TR_OK; }   /* one rank: nowhere to restart */
+    return tr__send(a->owner, &w, TR__MSG_ACKPT);
+}
+
+int tr_actor_was_restarted(tr_task_h task)
+{
+    if (atomic_load(&tr__state) != 1) return -1;
+    struct tr_task *t = tr__cur_task;
+    if (t == NULL || t != task || t->actor == NULL) return -1;
+    return t->actor->incarnation > 0;
+}
+
+/* ------------------------------------------------------------- public */
+
 
 static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_status_t *st)
 {
@@ -702,7 +1006,7 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
             for (int r = 0; r < rt->size; r++) per[rt->boot.node_of[r]] += rt->actors_placed[r];
             for (int i = 0; i < rt->size; i++) {
                 int r = (rt->rank + i) % rt->size;
-                if (!tr__req_fits(&rt->sched.totals[r], need, &why)) continue;
+                if (rt->sched.dead[r] || !tr__req_fits(&rt->sched.totals[r], need, &why)) continue;
                 if (node < 0 || per[rt->boot.node_of[r]] < per[node]) node = rt->boot.node_of[r];
             }
             free(per);
@@ -712,6 +1016,7 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
     for (int i = 0; i < rt->size; i++) {
         int r = (rt->rank + i) % rt->size;   /* ties go to this rank, then its neighbours */
         if (node >= 0 && rt->boot.node_of[r] != node) continue;
+        if (rt->sched.dead[r]) continue;
         if (!tr__req_fits(&rt->sched.totals[r], need, &why)) continue;
         if (best < 0 || rt->actors_placed[r] < rt->actors_placed[best]) best = r;
     }
@@ -749,7 +1054,7 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         return TR_ERR_UNKNOWN_FUNCTION;
     }
     tr__req_t need = { 0 };
-    int conc = 1;
+    int conc = 1, restarts = 0, task_retries = 0;
     const char *name = NULL;
     if (params) {
         if (params->field_mask & TR_ACTOR_FIELD_NUM_CPUS) {
@@ -789,6 +1094,14 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         if ((params->field_mask & TR_ACTOR_FIELD_NAME) && params->name) {
             if (*params->name == '\0' || strlen(params->name) > 255) return TR_ERR_INVALID_ARG;
             name = params->name;
+        }
+        if (params->field_mask & TR_ACTOR_FIELD_MAX_RESTARTS) {
+            if (params->max_restarts < -1) { tr__set_error("max_restarts must be >= -1"); return TR_ERR_INVALID_ARG; }
+            restarts = params->max_restarts;
+        }
+        if (params->field_mask & TR_ACTOR_FIELD_MAX_TASK_RETRIES) {
+            if (params->max_task_retries < -1) { tr__set_error("max_task_retries must be >= -1"); return TR_ERR_INVALID_ARG; }
+            task_retries = params->max_task_retries;
         }
     }
     tr_status_t st = TR_OK;
@@ -845,8 +1158,43 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         }
         tmp.args[i].blob = ab;
     }
+    struct tr__ainfo *ai = st == TR_OK ? calloc(1, sizeof(*ai)) : NULL;
+    if (st == TR_OK && ai == NULL) st = TR_ERR_NO_MEMORY;
+    if (st == TR_OK) {
+        /* what the creation message says, kept by the owner for restarts */
+        size_t nlen = name ? strlen(name) : 0;
+        tr__wbuf_t hw, aw;
+        tr__wbuf_init(&hw, 96 + nlen);
+        tr__wbuf_u64(&hw, o->id);
+        tr__wbuf_u64(&hw, cls->id);
+        tr__wbuf_u32(&hw, (uint32_t)conc);
+        tr__encode_req(&hw, &need);
+        tr__wbuf_u16(&hw, (uint16_t)nlen);
+        tr__wbuf_put(&hw, name, nlen);
+        tr__wbuf_init(&aw, 16 + (size_t)nargs * 32);
+        tr__wbuf_u16(&aw, (uint16_t)nargs);
+        tr__encode_args(&aw, &tmp, rank);
+        size_t hl = sizeof(tr__wire_hdr_t);
+        if (!hw.oom && !aw.oom && (ai->head = malloc(hw.len - hl)) != NULL && (ai->args = malloc(aw.len - hl)) != NULL) {
+            memcpy(ai->head, hw.buf + hl, hw.len - hl);
+            ai->head_len = hw.len - hl;
+            memcpy(ai->args, aw.buf + hl, aw.len - hl);
+            ai->args_len = aw.len - hl;
+        } else {
+            st = TR_ERR_NO_MEMORY;
+        }
+        free(hw.buf);
+        free(aw.buf);
+        ai->need = need;
+        if (params) ai->place = *params;
+        ai->place.field_mask &= TR_ACTOR_FIELD_RANK | TR_ACTOR_FIELD_NODE | TR_ACTOR_FIELD_SPREAD;
+        ai->max_restarts = restarts;
+        ai->max_task_retries = task_retries;
+    }
     if (st == TR_OK) {
         pthread_mutex_lock(&rt->lock);
+        o->ainfo = ai;
+        ai = NULL;
         if (rank == rt->rank) {
             tr__actor_t *a = actor_new(o->id, rt->rank, cls, conc);
             struct tr_task *t = a ? tr__task_new(o->id, NULL, rt->rank, 0, 1, nargs) : NULL;
@@ -862,18 +1210,7 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
                 doomed_finish_relock(&d);
             }
         } else {
-            tr__wbuf_t w;
-            size_t nlen = name ? strlen(name) : 0;
-            tr__wbuf_init(&w, 96 + nlen + (size_t)nargs * 32);
-            tr__wbuf_u64(&w, o->id);
-            tr__wbuf_u64(&w, cls->id);
-            tr__wbuf_u32(&w, (uint32_t)conc);
-            tr__encode_req(&w, &need);
-            tr__wbuf_u16(&w, (uint16_t)nlen);
-            tr__wbuf_put(&w, name, nlen);
-            tr__wbuf_u16(&w, (uint16_t)nargs);
-            tr__encode_args(&w, &tmp, rank);
-            st = tr__send(rank, &w, TR__MSG_ACREATE);
+            st = send_create_locked(o, rank);
         }
         if (st == TR_OK) { o->is_actor = 1; rt->actors_placed[rank]++; }
         pthread_mutex_unlock(&rt->lock);
@@ -893,6 +1230,7 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         }
     }
     free(tmp.args);
+    if (ai) tr__ainfo_free(ai);
     if (st != TR_OK) {
         if (name) send_name(2, name, 0, rt->rank, o->id);
         tr__obj_unref_locked(o);
@@ -950,6 +1288,7 @@ tr_status_t tr_actor_kill(tr_actor_h actor)
     tr_status_t st = actor_obj(actor, &o, &v);
     if (st != TR_OK) return st;
     pthread_mutex_lock(&tr__rt->lock);
+    if (o->ainfo) o->ainfo->killed = 1;
     send_kill((int)v.rank, v.id, 0);
     pthread_mutex_unlock(&tr__rt->lock);
     return TR_OK;

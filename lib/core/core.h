@@ -107,6 +107,7 @@ typedef struct tr__obj {
     uint8_t           is_put;
     uint8_t           stored;      /* READY and the value is in object stores, not inline */
     uint8_t           in_table;
+    uint8_t           rebuilding;  /* owner: being made again from its lineage; LOCATEs wait */
     tr__blob_t       *blob;        /* inline value (heap), READY */
     size_t            size;
     int               holder;      /* a rank holding a copy: primary (owner) or a hint (borrower) */
@@ -130,6 +131,8 @@ typedef struct tr__obj {
     int               aqh, naq, capaq; /* queue aq[aqh..naq) */
     uint64_t          aseq;        /* actor handle: sequence number of this rank's next call */
     uint64_t          astream;     /* actor handle: id of this rank's stream of calls (per incarnation) */
+    uint8_t           asusp;       /* actor handle: its rank died; calls wait for the owner's word */
+    struct tr__ainfo *ainfo;       /* owner of an actor handle: what a restart needs */
     tr__wnode_t      *waiters;
     struct tr__spec **deps;        /* pending tasks waiting for it */
     int               ndeps, capdeps;
@@ -161,6 +164,7 @@ typedef struct tr__spec {
     int             nargs;
     tr__sarg_t     *args;
     int             max_retries, attempt;
+    int             gen;            /* retries the task asked for: seeds its children's ids */
     tr__req_t       req;
     uint8_t         state;
     int             target;
@@ -168,6 +172,7 @@ typedef struct tr__spec {
     int             cancel_sent;
     tr__obj_t      *actor;          /* an actor call: the actor's handle object */
     uint64_t        method_id;
+    uint64_t        aseq_sent;      /* an actor call: its sequence number in its stream */
     /* lineage, kept after success while a return object lives */
     int             lineage_refs;   /* live returns + specs that name this one as an argument's */
     size_t          lineage_size;
@@ -268,6 +273,13 @@ typedef struct tr__rt {
     int             shutdown_msg;
     tr__hmap_t      objs;          /* id -> owned or borrowed object that peers may name */
     tr__hmap_t      rpcs;          /* tag -> tr__rpc_t waiting for a reply */
+    tr__hmap_t      rebuild_wait;  /* id -> LOCATEs waiting for a rebuild */
+    /* failures (lib/core/failure.c) */
+    int             ndead;
+    int             driver_dead;   /* TR_MODE_DRIVER and rank 0 died: the job ends */
+    tr_failure_stats_t fstats;
+    uint8_t        *fin_got[2];    /* shutdown barrier: FIN of each phase seen, per rank */
+    int             fin_deaths;    /* the most deaths a FIN reported */
     uint64_t        rpc_seq;
     long            n_owned, n_borrowed;
     uint64_t        tasks_submitted;
@@ -322,15 +334,24 @@ int         tr__same_node(int a, int b);
 typedef struct tr__rpc {
     tr__completion_t done;
     int              remaining;    /* replies still expected */
+    int             *peers;        /* ranks a reply is expected from (one entry per reply) */
+    int              npeers, cappeers;
+    int              peers_inline[2];
     tr_status_t      status;
     int              holder;
     int              fetch;        /* LOCATE: the asker must pull the copy itself */
     uint64_t         off, size;
 } tr__rpc_t;
 uint64_t    tr__rpc_open(tr__rpc_t *r, int nreplies);   /* the tag */
+/* A reply to @tag is expected from @rank (so its death answers it). */
+void        tr__rpc_peer_locked(uint64_t tag, int rank);
+void        tr__rpc_peer(uint64_t tag, int rank);
 tr_status_t tr__rpc_wait(tr__rpc_t *r);
-void        tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
-void        tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
+/* A reply from rank @src (-1: a local failure to send). */
+void        tr__rpc_reply_locked(uint64_t tag, int src, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
+void        tr__rpc_reply(uint64_t tag, int src, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size);
+/* @rank died: every reply expected from it fails. */
+void        tr__rpcs_rank_died_locked(int rank);
 void        tr__send_ids(int dst, int type, const uint64_t *vals, int n);
 struct tr__wbuf;
 /* Finish @w as a message of @type and queue it to @dst; TR_ERR_NO_MEMORY (logged). */
@@ -344,8 +365,24 @@ void        tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad);
 tr_status_t tr__borrow_add_locked(tr__obj_t *o, int rank);
 void        tr__fetched_locked(tr__obj_t *o, int rank, int ok);
 void        tr__notify_subs_locked(tr__obj_t *o);
+void        tr__rebuild_done_locked(tr__obj_t *o);     /* answer LOCATEs that waited for a rebuild */
+void        tr__objs_rank_died_locked(int rank);
 void        tr__proto_recv(int type, const void *msg, size_t len);
 void        tr__store_evicted(void *arg, uint64_t id, int owner);
+
+/* failure.c */
+void        tr__rank_died(int rank, const char *why);     /* loop thread; takes rt->lock */
+void        tr__failure_recv(int type, const void *msg, size_t len);
+/* The shutdown barrier over the transport: every live rank reaches @phase.
+ * Returns 1 when no rank (here or in any FIN) has seen a death. */
+int         tr__fin_barrier(int phase);
+int         tr__rank_is_dead(int rank);
+/* task.c: failures */
+int         tr__rebuild_locked(tr__obj_t *o);            /* 1: o is being made again */
+void        tr__tasks_rank_died_locked(int rank);
+/* actor.c: failures */
+void        tr__actors_rank_died_locked(int rank);
+void        tr__ainfo_free(struct tr__ainfo *ai);
 
 /* runtime.c */
 void        tr__rt_stats(tr_object_store_stats_t *st);

@@ -74,6 +74,7 @@ void tr__obj_unref_locked(tr__obj_t *o)
     for (int i = 0; o->inner && i < o->ninner; i++) tr__obj_unref_locked(o->inner[i]);
     free(o->inner);
     free(o->aq);
+    if (o->ainfo) tr__ainfo_free(o->ainfo);
     free(o->irefs);
     free(o->locs);
     free(o->borrowers);
@@ -107,12 +108,15 @@ void tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, size_t
     if (blob == NULL) {
         o->stored = 1;
         if (o->owner == tr__rt->rank && holder >= 0) {
+            free(o->locs);
+            o->nlocs = o->caplocs = 0;
             o->locs = malloc(sizeof(int) * 2);
             if (o->locs) { o->locs[0] = holder; o->nlocs = 1; o->caplocs = 2; }
         }
     }
     __atomic_store_n(&o->state, TR__OBJ_READY, __ATOMIC_RELEASE);   /* read unlocked by spinners */
     wake_locked(o);
+    if (o->rebuilding) tr__rebuild_done_locked(o);
 }
 
 void tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const char *msg)
@@ -123,6 +127,7 @@ void tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const ch
     o->err_msg = strdup(msg ? msg : tr_status_string(err));
     __atomic_store_n(&o->state, TR__OBJ_FAILED, __ATOMIC_RELEASE);
     wake_locked(o);
+    if (o->rebuilding) tr__rebuild_done_locked(o);
 }
 
 /* ----------------------------------------------------------------- refs */
@@ -310,7 +315,8 @@ static tr_status_t pin_at(int holder, uint64_t id, uint64_t *off_p, uint64_t *si
     tr__wbuf_init(&w, 16);
     tr__wbuf_u64(&w, tag);
     tr__wbuf_u64(&w, id);
-    if (tr__send(holder, &w, TR__MSG_PIN) != TR_OK) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+    tr__rpc_peer(tag, holder);
+    if (tr__send(holder, &w, TR__MSG_PIN) != TR_OK) tr__rpc_reply(tag, -1, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
     tr_status_t st = tr__rpc_wait(&r);
     *off_p = r.off;
     *size_p = r.size;
@@ -397,16 +403,18 @@ static tr_status_t locate(int owner, uint64_t id, int bad, int *holder_p, int *f
     if (owner == rt->rank) {
         pthread_mutex_lock(&rt->lock);
         tr__obj_t *o = tr__hmap_get(&rt->objs, id);
-        if (o && o->owner == rt->rank) tr__locate_locked(o, rt->rank, tag, bad);
+        int mine = o && o->owner == rt->rank;
+        if (mine) tr__locate_locked(o, rt->rank, tag, bad);
         pthread_mutex_unlock(&rt->lock);
-        if (o == NULL) tr__rpc_reply(tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        if (!mine) tr__rpc_reply(tag, -1, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
     } else {
         tr__wbuf_t w;
         tr__wbuf_init(&w, 20);
         tr__wbuf_u64(&w, tag);
         tr__wbuf_u64(&w, id);
         tr__wbuf_u32(&w, (uint32_t)(int32_t)bad);
-        if (tr__send(owner, &w, TR__MSG_LOCATE) != TR_OK) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+        tr__rpc_peer(tag, owner);
+        if (tr__send(owner, &w, TR__MSG_LOCATE) != TR_OK) tr__rpc_reply(tag, -1, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
     }
     tr_status_t st = tr__rpc_wait(&r);
     *holder_p = r.holder;
@@ -425,6 +433,10 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
         int holder = hint, fetch = 0;
         if (tries > 0 || hint < 0 || hint == rt->rank || !tr__same_node(hint, rt->rank)) {
             if ((st = locate(owner, id, bad, &holder, &fetch)) != TR_OK) {
+                if (st == TR_ERR_WORKER_DIED) {
+                    tr__set_error("object %016" PRIx64 " is lost: its owner, rank %d, died", id, owner);
+                    return TR_ERR_OBJECT_LOST;
+                }
                 if (st == TR_ERR_OBJECT_LOST)
                     tr__set_error("object %016" PRIx64 " is lost: no rank holds a copy", id);
                 return st;
@@ -435,7 +447,7 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
         if (!fetch && tr__same_node(holder, rt->rank)) {
             uint64_t off, size;
             st = pin_at(holder, id, &off, &size);
-            if (st == TR_ERR_OBJECT_LOST) { bad = holder; continue; }   /* evicted meanwhile */
+            if (st == TR_ERR_OBJECT_LOST || st == TR_ERR_WORKER_DIED) { bad = holder; continue; }   /* evicted or died meanwhile */
             if (st != TR_OK) return st;
             const char *base = tr__peer_arena(holder);
             tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)holder) : NULL;
@@ -449,7 +461,7 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
             return TR_OK;
         }
         st = fetch_copy(owner, holder, id);
-        if (st == TR_ERR_OBJECT_LOST) { bad = holder; continue; }
+        if (st == TR_ERR_OBJECT_LOST || st == TR_ERR_WORKER_DIED || st == TR_ERR_TRANSPORT) { bad = holder; continue; }
         if (st != TR_OK) return st;
     }
     tr__set_error("object %016" PRIx64 " could not be read: every copy named by its owner (rank %d) was gone", id, owner);

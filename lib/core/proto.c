@@ -29,6 +29,8 @@ uint64_t tr__rpc_open(tr__rpc_t *r, int nreplies)
     pthread_cond_init(&r->done.cv, NULL);
     r->remaining = nreplies;
     r->holder = -1;
+    r->peers = r->peers_inline;
+    r->cappeers = 2;
     pthread_mutex_lock(&tr__rt->lock);
     uint64_t tag = ++tr__rt->rpc_seq;
     if (nreplies > 0 && tr__hmap_put(&tr__rt->rpcs, tag, r) < 0) {
@@ -40,6 +42,33 @@ uint64_t tr__rpc_open(tr__rpc_t *r, int nreplies)
     return tag;
 }
 
+void tr__rpc_peer_locked(uint64_t tag, int rank)
+{
+    tr__rpc_t *r = tr__hmap_get(&tr__rt->rpcs, tag);
+    if (r == NULL) return;
+    if (tr__rt->sched.dead && tr__rt->sched.dead[rank]) {   /* it will never answer */
+        tr__rpc_reply_locked(tag, -1, TR_ERR_WORKER_DIED, -1, 0, 0, 0);
+        return;
+    }
+    if (r->npeers == r->cappeers) {
+        int cap = r->cappeers * 2;
+        int *n = malloc(sizeof(int) * (size_t)cap);
+        if (n == NULL) return;   /* its death then goes unnoticed by this call only */
+        memcpy(n, r->peers, sizeof(int) * (size_t)r->npeers);
+        if (r->peers != r->peers_inline) free(r->peers);
+        r->peers = n;
+        r->cappeers = cap;
+    }
+    r->peers[r->npeers++] = rank;
+}
+
+void tr__rpc_peer(uint64_t tag, int rank)
+{
+    pthread_mutex_lock(&tr__rt->lock);
+    tr__rpc_peer_locked(tag, rank);
+    pthread_mutex_unlock(&tr__rt->lock);
+}
+
 tr_status_t tr__rpc_wait(tr__rpc_t *r)
 {
     if (tr__on_executor) tr__pool_block_enter();
@@ -47,13 +76,43 @@ tr_status_t tr__rpc_wait(tr__rpc_t *r)
     if (tr__on_executor) tr__pool_block_leave();
     pthread_mutex_destroy(&r->done.m);
     pthread_cond_destroy(&r->done.cv);
+    if (r->peers != r->peers_inline) free(r->peers);
+    r->peers = NULL;
     return st == TR_OK ? r->status : st;
 }
 
-void tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+void tr__rpcs_rank_died_locked(int rank)
+{
+    tr__hmap_t *m = &tr__rt->rpcs;
+    uint64_t *tags = NULL;
+    int n = 0, cap = 0;
+    for (size_t i = 0; m->vals && i <= m->mask; i++) {
+        tr__rpc_t *r = m->vals[i];
+        if (r == NULL) continue;
+        for (int k = 0; k < r->npeers; k++) {
+            if (r->peers[k] != rank) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                uint64_t *t = realloc(tags, sizeof(*t) * (size_t)cap);
+                if (t == NULL) { tr__error("out of memory failing the requests to dead rank %d", rank); goto out; }
+                tags = t;
+            }
+            tags[n++] = m->keys[i];
+        }
+    }
+out:
+    for (int i = 0; i < n; i++) tr__rpc_reply_locked(tags[i], rank, TR_ERR_WORKER_DIED, -1, 0, 0, 0);
+    free(tags);
+}
+
+void tr__rpc_reply_locked(uint64_t tag, int src, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
     tr__rpc_t *r = tr__hmap_get(&tr__rt->rpcs, tag);
-    if (r == NULL) { tr__warn("dropped a reply with an unknown tag"); return; }
+    if (r == NULL) { if (src != -1 && st != TR_ERR_WORKER_DIED) tr__warn("dropped a reply with an unknown tag"); return; }
+    if (src >= 0) {   /* one reply fewer expected from it */
+        for (int k = 0; k < r->npeers; k++)
+            if (r->peers[k] == src) { r->peers[k] = r->peers[--r->npeers]; break; }
+    }
     if (st != TR_OK && r->status == TR_OK) r->status = st;
     r->holder = holder;
     r->fetch = fetch;
@@ -64,10 +123,10 @@ void tr__rpc_reply_locked(uint64_t tag, tr_status_t st, int holder, int fetch, u
     tr__completion_done(&r->done, r->status);
 }
 
-void tr__rpc_reply(uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
+void tr__rpc_reply(uint64_t tag, int src, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
     pthread_mutex_lock(&tr__rt->lock);
-    tr__rpc_reply_locked(tag, st, holder, fetch, off, size);
+    tr__rpc_reply_locked(tag, src, st, holder, fetch, off, size);
     pthread_mutex_unlock(&tr__rt->lock);
 }
 
@@ -87,14 +146,15 @@ void tr__send_borrow(int owner, uint64_t tag, uint64_t id, int who)
     tr__wbuf_u64(&w, tag);
     tr__wbuf_u64(&w, id);
     tr__wbuf_u32(&w, (uint32_t)who);
-    if (tr__send(owner, &w, TR__MSG_BORROW) != TR_OK && tag) tr__rpc_reply(tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+    if (tag) tr__rpc_peer(tag, owner);
+    if (tr__send(owner, &w, TR__MSG_BORROW) != TR_OK && tag) tr__rpc_reply(tag, -1, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
 }
 
 /* Answer @rank's request @tag; this rank's own requests are completed
  * directly (rt->lock held). */
 void tr__reply_to_locked(int rank, uint64_t tag, tr_status_t st, int holder, int fetch, uint64_t off, uint64_t size)
 {
-    if (rank == tr__rt->rank) { tr__rpc_reply_locked(tag, st, holder, fetch, off, size); return; }
+    if (rank == tr__rt->rank) { tr__rpc_reply_locked(tag, rank, st, holder, fetch, off, size); return; }
     tr__wbuf_t w;
     tr__wbuf_init(&w, 40);
     tr__wbuf_u64(&w, tag);
@@ -303,11 +363,74 @@ static int add_loc_locked(tr__obj_t *o, int rank)
     return 0;
 }
 
+/* A LOCATE answered once the object has been rebuilt (or failed to be). */
+typedef struct rwait {
+    int      *rank;
+    uint64_t *tag;
+    int       n, cap;
+} rwait_t;
+
+static void rebuild_wait_locked(tr__obj_t *o, int reader, uint64_t tag)
+{
+    tr__rt_t *rt = tr__rt;
+    rwait_t *w = tr__hmap_get(&rt->rebuild_wait, o->id);
+    if (w == NULL) {
+        if ((w = calloc(1, sizeof(*w))) == NULL || tr__hmap_put(&rt->rebuild_wait, o->id, w) < 0) {
+            free(w);
+            tr__reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+            return;
+        }
+    }
+    if (w->n == w->cap) {
+        int cap = w->cap ? w->cap * 2 : 4;
+        int *r = realloc(w->rank, sizeof(int) * (size_t)cap);
+        if (r) w->rank = r;
+        uint64_t *t = r ? realloc(w->tag, sizeof(uint64_t) * (size_t)cap) : NULL;
+        if (t == NULL) { tr__reply_to_locked(reader, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0); return; }
+        w->tag = t;
+        w->cap = cap;
+    }
+    w->rank[w->n] = reader;
+    w->tag[w->n++] = tag;
+}
+
+void tr__rebuild_done_locked(tr__obj_t *o)
+{
+    tr__rt_t *rt = tr__rt;
+    o->rebuilding = 0;
+    rwait_t *w = tr__hmap_del(&rt->rebuild_wait, o->id);
+    if (w == NULL) return;
+    for (int i = 0; i < w->n; i++) {
+        if (o->state == TR__OBJ_READY) tr__locate_locked(o, w->rank[i], w->tag[i], -1);
+        else tr__reply_to_locked(w->rank[i], w->tag[i], o->state == TR__OBJ_FAILED ? o->err : TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+    }
+    free(w->rank);
+    free(w->tag);
+    free(w);
+}
+
 void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
 {
     tr__rt_t *rt = tr__rt;
     if (bad >= 0 && bad != reader) drop_loc_locked(o, bad);
     if (bad == reader) drop_loc_locked(o, reader);
+    if (o->state == TR__OBJ_PENDING && o->rebuilding) {
+        rebuild_wait_locked(o, reader, tag);
+        return;
+    }
+    if (o->state == TR__OBJ_READY && o->stored && o->nlocs == 0 && o->fetching == NULL) {
+        /* every copy is gone: make it again from its lineage */
+        if (tr__rebuild_locked(o)) {
+            rebuild_wait_locked(o, reader, tag);
+            return;
+        }
+        tr__reply_to_locked(reader, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        return;
+    }
+    if (o->state == TR__OBJ_FAILED) {
+        tr__reply_to_locked(reader, tag, o->err, -1, 0, 0, 0);
+        return;
+    }
     if (o->state != TR__OBJ_READY || !o->stored) {
         tr__reply_to_locked(reader, tag, TR_ERR_INVALID_ARG, -1, 0, 0, 0);
         return;
@@ -416,7 +539,7 @@ static void recv_reply(int src, tr__rbuf_t *r)
         uint64_t cap = holder == tr__rt->rank ? tr__rt->store.arena.size : tr__comm_arena_size(tr__rt->comm, holder);
         if (off > cap || size > cap - off) { tr__warn("dropped a reply from rank %d naming bytes outside its arena", src); return; }
     }
-    tr__rpc_reply(tag, (tr_status_t)st, holder, fetch, off, size);
+    tr__rpc_reply(tag, src, (tr_status_t)st, holder, fetch, off, size);
 }
 
 void tr__store_evicted(void *arg, uint64_t id, int owner)
@@ -424,6 +547,85 @@ void tr__store_evicted(void *arg, uint64_t id, int owner)
     (void)arg;
     if (owner != tr__rt->rank && tr__rt->comm && atomic_load(&tr__state) == 1)
         tr__send_ids(owner, TR__MSG_DROP_LOC, &id, 1);
+}
+
+/* ------------------------------------------------------------ failures */
+
+/* Owner recovery: @p was owned by a rank that died, and an object this rank
+ * owns contains it (a task's result that returned refs to its children).
+ * The task that made the container runs again; it makes @p again under the
+ * same id, and the new result names its new owner (take_irefs re-points
+ * @p).  Until then @p is pending.  0 when no such container exists. */
+static int orphan_locked(tr__obj_t *p, tr__obj_t **all, size_t n)
+{
+    tr__rt_t *rt = tr__rt;
+    for (size_t k = 0; k < n; k++) {
+        tr__obj_t *c = all[k];
+        if (c->owner != rt->rank || c->ninner == 0 || c->inner == NULL) continue;
+        if (c->lineage == NULL && !(c->state == TR__OBJ_PENDING && c->rebuilding)) continue;
+        int has = 0;
+        for (int i = 0; i < c->ninner && !has; i++) has = c->inner[i] == p;
+        if (!has || !tr__rebuild_locked(c)) continue;
+        if (p->state != TR__OBJ_PENDING) {
+            if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
+            free(p->irefs);
+            p->irefs = NULL;
+            p->ninner = 0;
+            p->stored = 0;
+            p->holder = -1;
+            __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+        }
+        tr__info("object %016" PRIx64 " lost its owner: rebuilding the object that contains it to make it again", p->id);
+        return 1;
+    }
+    return 0;
+}
+
+/* @rank died.  Owned objects forget it as a holder, a fetcher and a
+ * borrower; proxies it owned that are still pending fail (their values can
+ * no longer arrive), ready ones fail when they are read. */
+void tr__objs_rank_died_locked(int rank)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__hmap_t *m = &rt->objs;
+    size_t n = 0;
+    tr__obj_t **all = malloc(sizeof(*all) * (m->count + 1));
+    if (all == NULL) { tr__error("out of memory recovering the objects of dead rank %d", rank); return; }
+    for (size_t i = 0; i <= m->mask; i++) {
+        tr__obj_t *o = m->vals[i];
+        if (o == NULL || (o->owner != rt->rank && o->owner != rank)) continue;
+        o->refcnt++;   /* alive while we work */
+        all[n++] = o;
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg), "its owner, rank %d, died", rank);
+    for (size_t k = 0; k < n; k++) {
+        tr__obj_t *o = all[k];
+        if (o->owner == rank) {
+            if (o->state == TR__OBJ_READY && !o->stored) continue;   /* the value is here: no owner needed */
+            if (orphan_locked(o, all, n)) continue;
+            if (o->state == TR__OBJ_PENDING) tr__obj_set_failed_locked(o, TR_ERR_OBJECT_LOST, rank, msg);
+            continue;
+        }
+        drop_loc_locked(o, rank);
+        if (o->holder == rank) o->holder = o->nlocs ? o->locs[0] : -1;
+        for (tr__fetch_t *f = o->fetching; f; f = f->next)
+            if (f->rank == rank) { tr__fetched_locked(o, rank, 0); break; }
+        for (tr__fetch_t *f = o->fetching; f; f = f->next)   /* it waited for another node's pull */
+            for (int i = 0; i < f->nwait; i++)
+                if (f->wait_rank[i] == rank) { f->wait_rank[i] = f->wait_rank[--f->nwait]; f->wait_tag[i] = f->wait_tag[f->nwait]; i--; }
+        for (int k2 = 0; k2 < o->nsubs; k2++)
+            if (o->subs[k2] == rank) { o->subs[k2] = o->subs[--o->nsubs]; break; }
+        for (int i = 0; i < o->nborrowers; i++) {
+            if (o->borrowers[i].rank != rank) continue;
+            int c = o->borrowers[i].count;
+            o->borrowers[i] = o->borrowers[--o->nborrowers];
+            while (c-- > 0) tr__obj_unref_locked(o);
+            break;
+        }
+    }
+    for (size_t k = 0; k < n; k++) tr__obj_unref_locked(all[k]);
+    free(all);
 }
 
 /* ------------------------------------------------------------ dispatch */

@@ -34,7 +34,11 @@ static void on_recv(void *arg, const void *msg, size_t len)
         tr__proto_recv(h.type, msg, len);
         break;
     case TR__MSG_ACREATE: case TR__MSG_ACALL: case TR__MSG_AKILL: case TR__MSG_NAME:
+    case TR__MSG_ARESTART: case TR__MSG_ACKPT:
         tr__actor_recv(h.type, msg, len);
+        break;
+    case TR__MSG_DEATH: case TR__MSG_FIN:
+        tr__failure_recv(h.type, msg, len);
         break;
     case TR__MSG_SHUTDOWN:
         if ((int)h.src != 0) { tr__warn("dropped a shutdown message from rank %u (only the driver sends it)", h.src); break; }
@@ -48,10 +52,10 @@ static void on_recv(void *arg, const void *msg, size_t len)
     }
 }
 
-static void on_peer_failed(void *arg, int rank, tr_status_t why)
+static void on_peer_failed(void *arg, int rank, const char *why)
 {
-    (void)arg; (void)why;
-    tr__debug("rank %d is unreachable", rank);
+    (void)arg;
+    tr__rank_died(rank, why);
 }
 
 /* This rank's share of the node's object-store cap: TASKRAY_OBJECT_STORE_BYTES
@@ -116,11 +120,15 @@ static void print_summary(tr__rt_t *rt)
             " used %" PRIu64 " objects %" PRIu64 " (primary %" PRIu64 ", secondary %" PRIu64 "), spilled %" PRIu64
             " bytes in %" PRIu64 " objects, spills %" PRIu64 " (%" PRIu64 " bytes), restores %" PRIu64 " (%" PRIu64
             " bytes), evictions %" PRIu64 ", fetches %" PRIu64 " (%" PRIu64 " bytes), owned %" PRIu64 ", borrowed %" PRIu64
-            ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 "\n",
+            ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 "; failures: ranks died %" PRIu64
+            ", tasks retried %" PRIu64 ", objects rebuilt %" PRIu64 ", actors restarted %" PRIu64
+            ", calls retried %" PRIu64 "\n",
             rt->rank, rt->tasks_submitted, atomic_load(&rt->tasks_run), s.capacity_bytes, s.used_bytes, s.num_objects,
             s.num_primary, s.num_secondary, s.spilled_bytes, s.spilled_objects, s.spills, s.spill_bytes_total,
             s.restores, s.restore_bytes_total, s.evictions, s.fetches, s.fetch_bytes_total, s.owned_objects,
-            s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0);
+            s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0,
+            rt->fstats.ranks_died, rt->fstats.tasks_retried, rt->fstats.objects_rebuilt,
+            rt->fstats.actors_restarted, rt->fstats.calls_retried);
 }
 
 static tr_status_t check_tables(tr__rt_t *rt)
@@ -177,7 +185,9 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->objs, 1024) != 0 ||
-        tr__hmap_init(&rt->rpcs, 64) != 0) return TR_ERR_NO_MEMORY;
+        tr__hmap_init(&rt->rpcs, 64) != 0 || tr__hmap_init(&rt->rebuild_wait, 8) != 0) return TR_ERR_NO_MEMORY;
+    if ((rt->fin_got[0] = calloc((size_t)rt->size, 1)) == NULL ||
+        (rt->fin_got[1] = calloc((size_t)rt->size, 1)) == NULL) return TR_ERR_NO_MEMORY;
     if ((st = tr__actors_init()) != TR_OK) return st;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
     uint64_t spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
@@ -188,7 +198,10 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     atomic_store(&tr__state, 1);
     if (rt->size > 1) {
         tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
-        if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, &cb, &rt->comm)) != TR_OK) return st;
+        uint64_t hb = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_MS", 500, 0, 3600000);
+        uint64_t hb_to = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_TIMEOUT_MS", (long long)hb * 10, hb, 36000000);
+        if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to,
+                                  &cb, &rt->comm)) != TR_OK) return st;
     }
     return TR_OK;
 }
@@ -220,6 +233,9 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__hmap_destroy(&rt->specs);
     tr__hmap_destroy(&rt->objs);
     tr__hmap_destroy(&rt->rpcs);
+    tr__hmap_destroy(&rt->rebuild_wait);
+    free(rt->fin_got[0]);
+    free(rt->fin_got[1]);
     tr__store_destroy(&rt->store);
     tr__topo_destroy(&rt->topo);
     tr__sched_destroy(&rt->sched);
@@ -288,26 +304,39 @@ tr_status_t tr_finalize(void)
     if (tr__on_executor) return TR_ERR_WRONG_MODE;
     tr__rt_t *rt = tr__rt;
 
+    tr_status_t st = TR_OK;
     pthread_mutex_lock(&rt->lock);
     if (rt->mode == TR_MODE_DRIVER && rt->rank != 0)
-        while (!rt->shutdown_msg) pthread_cond_wait(&rt->state_cv, &rt->lock);
-    while (rt->owned_pending > 0) pthread_cond_wait(&rt->state_cv, &rt->lock);
+        while (!rt->shutdown_msg && !rt->driver_dead) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    while (rt->owned_pending > 0 && !rt->driver_dead) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    int driver_dead = rt->driver_dead;
     pthread_mutex_unlock(&rt->lock);
     if (rt->mode == TR_MODE_DRIVER && rt->rank == 0 && rt->size > 1) send_shutdown(rt);
 
-    tr_status_t st = tr__boot_barrier(&rt->boot);   /* everyone still serves here */
+    /* the barriers are messages among the live ranks: MPI's would wait for
+     * a dead rank for ever (and a rank may die while we wait) */
+    int clean = 1;
+    if (driver_dead) {
+        st = TR_ERR_WORKER_DIED;
+        tr__set_error("the driver (rank 0) died: the job's work is lost");
+        clean = 0;
+    } else {
+        clean = tr__fin_barrier(0);   /* everyone still serves here */
+    }
     if (tr__env_i64("TASKRAY_SUMMARY", 0, 0, 1)) print_summary(rt);
     atomic_store(&tr__state, 2);
     tr__pool_stop(&rt->pool);
     if (rt->comm) {
         tr__comm_flush(rt->comm);
         tr__comm_closing(rt->comm);
-        if (st == TR_OK) st = tr__boot_barrier(&rt->boot);
+        if (!driver_dead) clean = tr__fin_barrier(1) && clean;
     }
+    if (!clean && !driver_dead)
+        tr__info("a rank died during the job: finishing without MPI_Finalize (see taskray-run(1))");
     for (int r = 0; r < rt->size; r++)
         if (rt->peer_maps[r]) tr__arena_unmap_peer(rt->peer_maps[r], tr__comm_arena_size(rt->comm, r));
     memset(rt->peer_maps, 0, sizeof(void *) * (size_t)rt->size);
-    runtime_free(rt, st == TR_OK);
+    runtime_free(rt, clean);
     tr__rt = NULL;
     tr__fn_freeze(0);
     atomic_store(&tr__state, 0);

@@ -71,7 +71,7 @@ struct tr_task *tr__task_new(uint64_t id, const tr__fn_t *fn, int owner, int att
     if (t == NULL) return NULL;
     t->id = id; t->fn = fn; t->owner = owner; t->attempt = attempt;
     t->nret = nret; t->nargs = nargs;
-    t->ctx_id = attempt ? tr__hash2(id, (uint64_t)attempt) : id;
+    t->ctx_id = id;   /* a retry after its rank died makes the same children */
     t->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*t->args));
     t->rets = calloc((size_t)nret, sizeof(*t->rets));
     if (t->args == NULL || t->rets == NULL) { tr__task_free(t); return NULL; }
@@ -245,6 +245,7 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
             tr__info("task '%s' asked for a retry on rank %d (attempt %d): %s", spec_name(s),
                      exec_rank, s->attempt, msg ? msg : "");
             s->attempt++;
+            s->gen++;   /* a different run: its children get new ids */
             s->state = TR__SPEC_WAITING;
             dispatch_locked(s);
             return;
@@ -335,6 +336,7 @@ static void send_task(tr__spec_t *s, int target)
     tr__wbuf_u64(&w, s->id);
     tr__wbuf_u64(&w, s->fn->id);
     tr__wbuf_u32(&w, (uint32_t)s->attempt);
+    tr__wbuf_u32(&w, (uint32_t)s->gen);
     tr__wbuf_u16(&w, (uint16_t)s->nret);
     tr__wbuf_u16(&w, (uint16_t)s->nargs);
     tr__encode_req(&w, &s->req);
@@ -376,6 +378,7 @@ static void run_here(tr__spec_t *s)
         spec_result_locked(s, OUT_FAIL, rt->rank, "out of memory", none);
         return;
     }
+    t->ctx_id = s->gen ? tr__hash2(s->id, (uint64_t)s->gen) : s->id;
     t->req = s->req;
     tr__local_args(t, s);
     tr__pool_push(&rt->pool, t);
@@ -426,7 +429,7 @@ void tr__spec_dep_ready_locked(tr__spec_t *s)
 
 static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *nret, int *retries)
 {
-    *nret = 1; *retries = 0;
+    *nret = 1; *retries = 3;
     memset(req, 0, sizeof(*req));
     req->cpus = 1;
     if (p == NULL) return TR_OK;
@@ -886,7 +889,7 @@ void tr__recv_task(const void *msg, size_t len)
     tr__rbuf_t r;
     tr__wire_open(copy, len, &h, &r);
     uint64_t id = tr__rbuf_u64(&r), fn_id = tr__rbuf_u64(&r);
-    uint32_t attempt = tr__rbuf_u32(&r);
+    uint32_t attempt = tr__rbuf_u32(&r), gen = tr__rbuf_u32(&r);
     uint16_t nret = tr__rbuf_u16(&r), nargs = tr__rbuf_u16(&r);
     tr__req_t req;
     tr__decode_req(&r, &req);
@@ -902,6 +905,7 @@ void tr__recv_task(const void *msg, size_t len)
     }
     struct tr_task *t = tr__task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
     if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
+    t->ctx_id = gen ? tr__hash2(id, (uint64_t)gen) : id;
     t->msgbuf = copy;
     t->req = req;
     tr__decode_args(&r, t, len);
@@ -933,6 +937,12 @@ static void take_irefs_locked(tr__val_t *v, const tr__iref_t *ir, int n)
                 tr__obj_publish_locked(o);
                 if (!o->in_table) { free(o); o = NULL; goto cancel; }
                 tr__send_borrow(o->owner, 0, o->id, rt->rank);   /* no answer wanted; the state follows */
+            } else if (o->owner != ir[k].owner && tr__rank_is_dead(o->owner)) {
+                /* made again by a new owner after its first owner died:
+                 * the proxy follows it (and gets its state from it) */
+                o->owner = ir[k].owner;
+                o->refcnt++;
+                tr__send_borrow(o->owner, 0, o->id, rt->rank);
             } else {
                 o->refcnt++;
             }
@@ -1004,8 +1014,12 @@ void tr__recv_result(const void *msg, size_t len)
     tr__spec_t *s = r.bad ? NULL : tr__hmap_get(&rt->specs, id);
     if (r.bad) tr__warn("dropped a malformed result message from rank %u", h.src);
     else if (s == NULL || s->state != TR__SPEC_QUEUED || s->attempt != (int)attempt || s->target != (int)h.src ||
-             (outcome == OUT_OK && n != s->nret))
-        tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
+             (outcome == OUT_OK && n != s->nret)) {
+        if (s && s->attempt != (int)attempt && rt->ndead > 0)   /* a run that was written off */
+            tr__debug("dropped a result from rank %u of an earlier attempt", h.src);
+        else
+            tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
+    }
     else {
         for (int i = 0; i < n; i++) take_irefs_locked(&vals[i], irefs[i], nirefs[i]);
         spec_result_locked(s, outcome, (int)h.src, text, vals);
@@ -1037,3 +1051,141 @@ void tr__recv_cancel(const void *msg, size_t len)
     tr__task_finish(t, TR_ERR_TASK_CANCELLED);
 }
 
+
+/* ------------------------------------------------------------ failures */
+
+/* @rank died: the tasks this rank sent there run again elsewhere while
+ * their max_retries allow; past that their results fail. */
+void tr__tasks_rank_died_locked(int rank)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__hmap_t *m = &rt->specs;
+    size_t n = 0;
+    tr__spec_t **lost = malloc(sizeof(*lost) * (m->count + 1));
+    if (lost == NULL) { tr__error("out of memory retrying the tasks of dead rank %d", rank); return; }
+    for (size_t i = 0; i <= m->mask; i++) {
+        tr__spec_t *s = m->vals[i];
+        if (s && s->actor == NULL && s->state == TR__SPEC_QUEUED && s->target == rank) lost[n++] = s;
+    }
+    for (size_t k = 0; k < n; k++) {
+        tr__spec_t *s = lost[k];
+        if (s->max_retries < 0 || s->attempt < s->max_retries) {
+            tr__info("task '%s' was on rank %d, which died: running it again (attempt %d)", spec_name(s), rank, s->attempt + 2);
+            s->attempt++;
+            s->state = TR__SPEC_WAITING;
+            rt->fstats.tasks_retried++;
+            dispatch_locked(s);
+            continue;
+        }
+        char buf[512];
+        snprintf(buf, sizeof(buf), "task '%s' was running on rank %d, which died, and it has no retries left "
+                 "(max_retries %d)", spec_name(s), rank, s->max_retries);
+        tr__spec_fail_locked(s, TR_ERR_WORKER_DIED, rank, buf);
+    }
+    free(lost);
+}
+
+/* An owned object lost every copy: run the task that made it again, under
+ * its id and its children's ids; its arguments are rebuilt first when they
+ * are gone too.  Returns 1 when @o is (now) being made, 0 when it cannot be
+ * (a put, evicted lineage, or an argument that cannot be had). */
+int tr__rebuild_locked(tr__obj_t *o)
+{
+    tr__rt_t *rt = tr__rt;
+    if (o->state == TR__OBJ_PENDING) return o->producer != NULL;
+    tr__spec_t *L = o->lineage;
+    if (L == NULL || L->lineage_evicted || o->is_put) return 0;
+    tr__spec_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) return 0;
+    s->id = L->id; s->fn = L->fn; s->nret = L->nret; s->nargs = L->nargs;
+    s->max_retries = L->max_retries; s->req = L->req; s->gen = L->gen;
+    s->attempt = L->attempt + 1;   /* results of the lost run are not taken */
+    s->target = -1;
+    s->name = L->name ? strdup(L->name) : NULL;
+    s->args = calloc((size_t)(s->nargs ? s->nargs : 1), sizeof(*s->args));
+    s->rets = calloc((size_t)s->nret, sizeof(*s->rets));
+    if (s->args == NULL || s->rets == NULL) goto fail;
+    for (int i = 0; i < s->nargs; i++) {
+        const tr__sarg_t *la = &L->args[i];
+        s->args[i].borrow = la->borrow;
+        if (la->blob) { tr__blob_ref(la->blob); s->args[i].blob = la->blob; continue; }
+        if (la->arg_id == 0) continue;
+        tr__obj_t *a = tr__hmap_get(&rt->objs, la->arg_id);
+        if (a == NULL && la->lineage && !la->lineage->lineage_evicted) {
+            /* the argument is gone too: bring it back under its id */
+            if ((a = tr__obj_new(la->arg_id)) == NULL) goto fail;
+            a->owner = rt->rank;
+            a->refcnt = 0;
+            a->stored = 1;
+            a->state = TR__OBJ_READY;   /* "ready, no copy": rebuilt below */
+            a->lineage = la->lineage;
+            la->lineage->lineage_refs++;
+            tr__obj_publish_locked(a);
+            if (!a->in_table) { tr__lineage_unref_locked(la->lineage); free(a); goto fail; }
+            a->refcnt++;
+            s->args[i].obj = a;
+            if (!tr__rebuild_locked(a)) goto fail;
+            continue;
+        }
+        if (a == NULL) goto fail;
+        a->refcnt++;
+        s->args[i].obj = a;
+    }
+    for (int i = 0; i < s->nret; i++) {
+        uint64_t rid = tr__hash2(s->id, (uint64_t)i + 1);
+        tr__obj_t *r = tr__hmap_get(&rt->objs, rid);
+        if (r && r->owner == rt->rank && r->lineage == L && r->state != TR__OBJ_PENDING) {
+            /* made again: pending until the new run answers */
+            r->refcnt++;
+            if (r->blob) { tr__blob_unref(r->blob); r->blob = NULL; }
+            for (int k = 0; k < r->ninner; k++) if (r->inner) tr__obj_unref_locked(r->inner[k]);
+            free(r->inner); r->inner = NULL;
+            free(r->irefs); r->irefs = NULL;
+            r->ninner = 0;
+            r->stored = 0;
+            r->nlocs = 0;
+            r->holder = -1;
+            r->lineage = NULL;
+            tr__lineage_unref_locked(L);
+            r->producer = s;
+            r->rebuilding = 1;
+            r->state = TR__OBJ_PENDING;
+            s->rets[i] = r;
+        } else {
+            /* a sibling nobody needs again: made and dropped */
+            if ((r = tr__obj_new(rid)) == NULL) goto fail_rets;
+            r->holder = -1;
+            r->producer = s;
+            s->rets[i] = r;
+        }
+    }
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *a = s->args[i].obj;
+        if (a && !s->args[i].borrow && a->state == TR__OBJ_PENDING && add_dep_locked(a, s) != 0) goto fail_rets;
+    }
+    rt->fstats.objects_rebuilt++;
+    tr__info("object %016" PRIx64 " lost every copy: running task '%s' again to rebuild it", o->id, spec_name(s));
+    tr__hmap_put(&rt->specs, s->id, s);
+    rt->owned_pending++;
+    s->state = TR__SPEC_WAITING;
+    if (s->unresolved == 0) dispatch_locked(s);
+    return 1;
+fail_rets:
+    /* objects already reset stay pending: fail them with the reason */
+    for (int i = 0; i < s->nret; i++) {
+        if (s->rets[i] == NULL) continue;
+        s->rets[i]->producer = NULL;
+        if (s->rets[i]->state == TR__OBJ_PENDING)
+            tr__obj_set_failed_locked(s->rets[i], TR_ERR_OBJECT_LOST, rt->rank, "its lineage could not be run again");
+        tr__obj_unref_locked(s->rets[i]);
+        s->rets[i] = NULL;
+    }
+fail:
+    tr__set_error("object %016" PRIx64 " cannot be rebuilt: an argument of the task that made it is gone", o->id);
+    for (int i = 0; s->args && i < s->nargs; i++) {
+        if (s->args[i].blob) tr__blob_unref(s->args[i].blob);
+        if (s->args[i].obj) tr__obj_unref_locked(s->args[i].obj);
+    }
+    free(s->args); free(s->rets); free(s->name); free(s);
+    return 0;
+}

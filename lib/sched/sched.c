@@ -69,7 +69,8 @@ tr_status_t tr__sched_init(tr__sched_t *s, tr__boot_t *boot, const tr__req_t *mi
     s->self = boot->rank;
     s->totals = calloc((size_t)s->size, sizeof(tr__req_t));
     s->load = calloc((size_t)s->size, sizeof(int));
-    if (s->totals == NULL || s->load == NULL) { tr__sched_destroy(s); return TR_ERR_NO_MEMORY; }
+    s->dead = calloc((size_t)s->size, 1);
+    if (s->totals == NULL || s->load == NULL || s->dead == NULL) { tr__sched_destroy(s); return TR_ERR_NO_MEMORY; }
     s->cursor = boot->rank;
     tr_status_t st = tr__boot_allgather(boot, mine, sizeof(*mine), s->totals);
     if (st != TR_OK) { tr__sched_destroy(s); return st; }
@@ -83,8 +84,15 @@ tr_status_t tr__sched_init(tr__sched_t *s, tr__boot_t *boot, const tr__req_t *mi
 
 void tr__sched_destroy(tr__sched_t *s)
 {
-    free(s->totals); free(s->load);
-    s->totals = NULL; s->load = NULL;
+    free(s->totals); free(s->load); free(s->dead);
+    s->totals = NULL; s->load = NULL; s->dead = NULL;
+}
+
+void tr__sched_rank_dead(tr__sched_t *s, int rank)
+{
+    if (!s->dead[rank]) s->ndead++;
+    s->dead[rank] = 1;
+    s->load[rank] = 0;
 }
 
 int tr__sched_pick(tr__sched_t *s, const tr__req_t *need, const char *task_name)
@@ -98,13 +106,14 @@ int tr__sched_pick(tr__sched_t *s, const tr__req_t *need, const char *task_name)
     for (int i = 1; i <= s->size; i++) {
         int r = (s->cursor + i) % s->size;
         const char *w;
+        if (s->dead[r]) continue;
         if (!tr__req_fits(&s->totals[r], need, &w)) { why = w; continue; }
         if (best < 0 || s->load[r] < best_load) { best = r; best_load = s->load[r]; }
     }
     if (best < 0) {
         double want = strcmp(why, "cpus") == 0 ? need->cpus : tr__req_get(need, why);
-        tr__set_error("task '%s' needs %s=%g but no rank of the job has that much",
-                      task_name, why, want);
+        tr__set_error("task '%s' needs %s=%g but no %srank of the job has that much",
+                      task_name, why, want, s->ndead ? "live " : "");
         return -1;
     }
     s->cursor = best;

@@ -36,12 +36,15 @@ typedef struct tr__sched {
     int        size, self;
     tr__req_t *totals;   /* per rank */
     int       *load;     /* tasks this owner placed there and not finished */
+    uint8_t   *dead;     /* ranks known dead: never picked */
+    int        ndead;
     int        cursor;
 } tr__sched_t;
 
 /* Gathers every rank's resources (collective). */
 tr_status_t tr__sched_init(tr__sched_t *s, tr__boot_t *boot, const tr__req_t *mine);
 void        tr__sched_destroy(tr__sched_t *s);
+void        tr__sched_rank_dead(tr__sched_t *s, int rank);
 /* A rank for @need, or -1 (TR_ERR_UNSCHEDULABLE: tr_last_error() names the resource). */
 int         tr__sched_pick(tr__sched_t *s, const tr__req_t *need, const char *task_name);
 

@@ -6,6 +6,7 @@
  * Only when every copy is pinned does an allocation fail.
  */
 #include "store/store.h"
+#include <sys/mman.h>
 #include "base/base.h"
 
 #include <inttypes.h>
@@ -39,6 +40,20 @@ static void sobj_free(tr__store_t *s, tr__sobj_t *o)
     }
     if (o->primary) s->nprimary--; else s->nsecondary--;
     free(o);
+}
+
+void tr__store_reap(tr__store_t *s, int rank)
+{
+    char name[sizeof(s->arena.name)];
+    tr__arena_name(name, sizeof(name), s->job_id, rank);
+    if (shm_unlink(name) == 0) tr__debug("removed %s, left by dead rank %d", name, rank);
+    tr__spill_reap(s->spill_base, s->job_id, rank);
+}
+
+void tr__store_abandon(tr__store_t *s)
+{
+    if (s->arena.base) shm_unlink(s->arena.name);
+    if (s->spill_ready) tr__spill_close(&s->spill);
 }
 
 void tr__store_destroy(tr__store_t *s)

@@ -706,25 +706,42 @@ tr_status_t tr__spill_open(tr__spill_t *s, const char *base, uint64_t job_id, in
     return TR_OK;
 }
 
-void tr__spill_close(tr__spill_t *s)
+static void remove_spill_dir(const char *dir, const char *job_dir)
 {
-    if (s == NULL || !s->open) return;
-    DIR *d = opendir(s->dir);
+    DIR *d = opendir(dir);
     if (d != NULL) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             size_t len = strlen(e->d_name);
             if (len > 6 && strcmp(e->d_name + len - 6, ".spill") == 0 &&
                 unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
-                tr__warn("cannot remove spill file %s/%s: %m", s->dir, e->d_name);
+                tr__warn("cannot remove spill file %s/%s: %m", dir, e->d_name);
         }
         closedir(d);
     }
-    if (rmdir(s->dir) != 0 && errno != ENOENT)
-        tr__warn("cannot remove spill directory %s: %m", s->dir);
-    /* Other ranks of the node may still use the job dir: then it is not empty. */
-    if (rmdir(s->job_dir) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
-        tr__warn("cannot remove spill directory %s: %m", s->job_dir);
+    if (rmdir(dir) != 0 && errno != ENOENT)
+        tr__warn("cannot remove spill directory %s: %m", dir);
+    /* other ranks of the node may still use the job dir: then it is not empty */
+    if (rmdir(job_dir) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+        tr__warn("cannot remove spill directory %s: %m", job_dir);
+}
+
+void tr__spill_reap(const char *base, uint64_t job_id, int rank)
+{
+    char job_dir[sizeof(((tr__spill_t *)0)->job_dir)], dir[sizeof(((tr__spill_t *)0)->dir)];
+    if (base == NULL || *base == '\0') base = getenv("TMPDIR");
+    if (base == NULL || *base == '\0') base = "/tmp";
+    int n = snprintf(job_dir, sizeof(job_dir), "%s/taskray-%016" PRIx64, base, job_id);
+    int m = snprintf(dir, sizeof(dir), "%s/rank-%d", job_dir, rank);
+    if (n < 0 || m < 0 || (size_t)m >= sizeof(dir)) return;
+    remove_spill_dir(dir, job_dir);
+}
+
+void tr__spill_close(tr__spill_t *s)
+{
+    if (s == NULL || !s->open) return;
+    remove_spill_dir(s->dir, s->job_dir);
     OPENSSL_cleanse(s->key, sizeof(s->key));
     s->open = 0;
 }
+

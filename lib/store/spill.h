@@ -115,5 +115,8 @@ void        tr__spill_path(const tr__spill_t *s, uint64_t obj_id, char *buf, siz
  * is then empty (other ranks of the node may still use it); wipe the key.
  * Harmless on a spill that is not open. */
 void        tr__spill_close(tr__spill_t *s);
+/* Remove the spill directory rank @rank of job @job_id would use under
+ * @base (as tr__spill_open() picks it), with its spill files. */
+void        tr__spill_reap(const char *base, uint64_t job_id, int rank);
 
 #endif

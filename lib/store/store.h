@@ -111,7 +111,12 @@ typedef struct tr__store {
 
 tr_status_t tr__store_init(tr__store_t *s, uint64_t job_id, int rank, size_t size,
                            const char *spill_base, int spill_encrypt);
+/* Remove what dead rank @rank of this job left on this host: its shared
+ * memory arena and its spill directory (idempotent; nothing when absent). */
+void        tr__store_reap(tr__store_t *s, int rank);
 void        tr__store_destroy(tr__store_t *s);
+/* This rank is leaving at once: unlink its arena and spill files only. */
+void        tr__store_abandon(tr__store_t *s);
 /* An arena blob of @size bytes, making room by evicting and spilling.
  * NULL with TR_ERR_OUT_OF_MEMORY (all pinned) or TR_ERR_OBJECT_TOO_LARGE. */
 tr__blob_t *tr__store_alloc(tr__store_t *s, size_t size, tr_status_t *st_p);

@@ -1,0 +1,164 @@
+/*
+ * Rank deaths: agreement, recovery, and a shutdown that does not need MPI.
+ *
+ * A death is noticed by the transport (UCX reports the peer lost, or its
+ * heartbeats stopped) on some rank, which tells every other live rank with
+ * a DEATH message; every rank that learns of a death, by either path, tells
+ * the others once, so the news survives the loss of its first messenger.
+ * From then on the rank is gone for good: its late messages are dropped,
+ * nothing is sent to it, and each survivor recovers what it owns:
+ *
+ *   requests waiting for the dead rank's answer fail (proto.c),
+ *   tasks it ran for this rank run again elsewhere (task.c),
+ *   objects forget it as a holder and a borrower; lost ones are rebuilt
+ *   from their lineage when read (proto.c, task.c),
+ *   actors this rank owns that lived there restart elsewhere, and calls to
+ *   them are sent again or fail (actor.c).
+ *
+ * After a death MPI cannot be trusted to finish (MPI_Finalize waits for
+ * every rank in the launcher's fence), so the shutdown barriers are FIN
+ * messages among the live ranks, and MPI is finalized only when no rank has
+ * seen a death.
+ */
+#include "core/core.h"
+#include "comm/wire.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+int tr__rank_is_dead(int rank)
+{
+    tr__rt_t *rt = tr__rt;
+    return rt && rank >= 0 && rank < rt->size && rt->sched.dead && rt->sched.dead[rank];
+}
+
+static void tell_others_locked(int dead)
+{
+    tr__rt_t *rt = tr__rt;
+    for (int r = 0; r < rt->size; r++) {
+        if (r == rt->rank || rt->sched.dead[r]) continue;
+        tr__wbuf_t w;
+        tr__wbuf_init(&w, 4);
+        tr__wbuf_u32(&w, (uint32_t)dead);
+        tr__send(r, &w, TR__MSG_DEATH);
+    }
+}
+
+void tr__rank_died(int rank, const char *why)
+{
+    tr__rt_t *rt = tr__rt;
+    if (rt == NULL || rank < 0 || rank >= rt->size) return;
+    if (rank == rt->rank) {
+        /* the others have written this rank off: it cannot rejoin */
+        tr__error("the other ranks declared this rank dead (%s); it leaves the job now", why);
+        tr__store_abandon(&rt->store);   /* no shared memory or spill file left behind */
+        _exit(70);
+    }
+    pthread_mutex_lock(&rt->lock);
+    if (rt->sched.dead[rank] || atomic_load(&tr__state) == 0) { pthread_mutex_unlock(&rt->lock); return; }
+    tr__sched_rank_dead(&rt->sched, rank);
+    rt->ndead++;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rt->fstats.ranks_died++;
+    rt->fstats.detected_at = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (rt->comm) tr__comm_peer_dead(rt->comm, rank);
+    if (rank == 0 && rt->mode == TR_MODE_DRIVER) {
+        rt->driver_dead = 1;
+        tr__error("the driver (rank 0) died (%s): the job cannot go on without it and ends", why);
+    } else {
+        tr__warn("rank %d died (%s); recovering its work", rank, why);
+    }
+    tell_others_locked(rank);
+    tr__store_reap(&rt->store, rank);   /* its shared memory and spill files, if on this host */
+    tr__rpcs_rank_died_locked(rank);
+    tr__tasks_rank_died_locked(rank);
+    tr__objs_rank_died_locked(rank);
+    tr__actors_rank_died_locked(rank);
+    pthread_cond_broadcast(&rt->state_cv);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* ------------------------------------------------------ shutdown barrier */
+
+static void send_fin_locked(int phase)
+{
+    tr__rt_t *rt = tr__rt;
+    for (int r = 0; r < rt->size; r++) {
+        if (r == rt->rank || rt->sched.dead[r]) continue;
+        tr__wbuf_t w;
+        tr__wbuf_init(&w, 5);
+        tr__wbuf_u8(&w, (uint8_t)phase);
+        tr__wbuf_u32(&w, (uint32_t)rt->ndead);
+        tr__send(r, &w, TR__MSG_FIN);
+    }
+}
+
+static int fin_complete_locked(int phase)
+{
+    tr__rt_t *rt = tr__rt;
+    for (int r = 0; r < rt->size; r++)
+        if (!rt->sched.dead[r] && !rt->fin_got[phase][r]) return 0;
+    return 1;
+}
+
+int tr__fin_barrier(int phase)
+{
+    tr__rt_t *rt = tr__rt;
+    pthread_mutex_lock(&rt->lock);
+    rt->fin_got[phase][rt->rank] = 1;
+    if (rt->comm) send_fin_locked(phase);
+    while (!fin_complete_locked(phase)) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    int clean = rt->ndead == 0 && rt->fin_deaths == 0;
+    pthread_mutex_unlock(&rt->lock);
+    return clean;
+}
+
+/* ------------------------------------------------------------- messages */
+
+void tr__failure_recv(int type, const void *msg, size_t len)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__wire_hdr_t h;
+    tr__rbuf_t r;
+    tr__wire_open(msg, len, &h, &r);
+    if (type == TR__MSG_DEATH) {
+        uint32_t dead = tr__rbuf_u32(&r);
+        if (r.bad || dead >= (uint32_t)rt->size) { tr__warn("dropped a malformed death notice from rank %u", h.src); return; }
+        char why[64];
+        snprintf(why, sizeof(why), "rank %u said so", h.src);
+        tr__rank_died((int)dead, why);
+        return;
+    }
+    uint8_t phase = tr__rbuf_u8(&r);
+    uint32_t deaths = tr__rbuf_u32(&r);
+    if (r.bad || phase > 1) { tr__warn("dropped a malformed shutdown message from rank %u", h.src); return; }
+    pthread_mutex_lock(&rt->lock);
+    rt->fin_got[phase][h.src] = 1;
+    if ((int)deaths > rt->fin_deaths) rt->fin_deaths = (int)deaths;
+    pthread_cond_broadcast(&rt->state_cv);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* ------------------------------------------------------------- public */
+
+int tr_rank_alive(int rank)
+{
+    if (atomic_load(&tr__state) != 1 || rank < 0 || rank >= tr__rt->size) return -1;
+    pthread_mutex_lock(&tr__rt->lock);
+    int alive = !tr__rt->sched.dead[rank];
+    pthread_mutex_unlock(&tr__rt->lock);
+    return alive;
+}
+
+tr_status_t tr_failure_stats(tr_failure_stats_t *stats_p)
+{
+    if (atomic_load(&tr__state) != 1) return TR_ERR_NOT_INITIALIZED;
+    if (stats_p == NULL) return TR_ERR_INVALID_ARG;
+    pthread_mutex_lock(&tr__rt->lock);
+    *stats_p = tr__rt->fstats;
+    pthread_mutex_unlock(&tr__rt->lock);
+    return TR_OK;
+}
