@@ -983,6 +983,11 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
             *st = TR_ERR_INVALID_ARG;
             return -1;
         }
+        if (rt->sched.dead[p->rank]) {
+            tr__set_error("rank %d died", p->rank);
+            *st = TR_ERR_UNSCHEDULABLE;
+            return -1;
+        }
         if (!tr__req_fits(&rt->sched.totals[p->rank], need, &why)) {
             tr__set_error("rank %d cannot hold the actor: %s", p->rank, why ? why : "resources");
             *st = TR_ERR_UNSCHEDULABLE;
@@ -1187,7 +1192,8 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         free(aw.buf);
         ai->need = need;
         if (params) ai->place = *params;
-        ai->place.field_mask &= TR_ACTOR_FIELD_RANK | TR_ACTOR_FIELD_NODE | TR_ACTOR_FIELD_SPREAD;
+        /* a restart goes to any rank that fits: a rank named at creation is the one that died */
+        ai->place.field_mask &= TR_ACTOR_FIELD_NODE | TR_ACTOR_FIELD_SPREAD;
         ai->max_restarts = restarts;
         ai->max_task_retries = task_retries;
     }

@@ -551,34 +551,45 @@ void tr__store_evicted(void *arg, uint64_t id, int owner)
 
 /* ------------------------------------------------------------ failures */
 
-/* Owner recovery: @p was owned by a rank that died, and an object this rank
- * owns contains it (a task's result that returned refs to its children).
- * The task that made the container runs again; it makes @p again under the
- * same id, and the new result names its new owner (take_irefs re-points
- * @p).  Until then @p is pending.  0 when no such container exists. */
-static int orphan_locked(tr__obj_t *p, tr__obj_t **all, size_t n)
+/* Owner recovery: proxies owned by the dead @rank that an object of ours
+ * contains (a task's result that returned refs to its children).  The task
+ * that made the container runs again; it makes them again under the same
+ * ids, and the new result names their new owner (take_irefs re-points
+ * them).  Until then they are pending. */
+static void orphans_locked(int rank, tr__obj_t **all, size_t n)
 {
     tr__rt_t *rt = tr__rt;
+    tr__obj_t **kids = NULL;
     for (size_t k = 0; k < n; k++) {
         tr__obj_t *c = all[k];
-        if (c->owner != rt->rank || c->ninner == 0 || c->inner == NULL) continue;
-        if (c->lineage == NULL && !(c->state == TR__OBJ_PENDING && c->rebuilding)) continue;
-        int has = 0;
-        for (int i = 0; i < c->ninner && !has; i++) has = c->inner[i] == p;
-        if (!has || !tr__rebuild_locked(c)) continue;
-        if (p->state != TR__OBJ_PENDING) {
-            if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
-            free(p->irefs);
-            p->irefs = NULL;
-            p->ninner = 0;
-            p->stored = 0;
-            p->holder = -1;
-            __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+        if (c->owner != rt->rank || c->ninner == 0 || c->inner == NULL || c->lineage == NULL) continue;
+        int nk = 0;
+        tr__obj_t **nkids = realloc(kids, sizeof(*kids) * (size_t)c->ninner);
+        if (nkids == NULL) break;
+        kids = nkids;
+        for (int i = 0; i < c->ninner; i++) {
+            tr__obj_t *p = c->inner[i];
+            if (p->owner == rank && !(p->state == TR__OBJ_READY && !p->stored) && !p->rebuilding) { p->refcnt++; kids[nk++] = p; }
         }
-        tr__info("object %016" PRIx64 " lost its owner: rebuilding the object that contains it to make it again", p->id);
-        return 1;
+        if (nk == 0) continue;
+        if (tr__rebuild_locked(c)) {
+            for (int i = 0; i < nk; i++) {
+                tr__obj_t *p = kids[i];
+                if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
+                free(p->irefs);
+                p->irefs = NULL;
+                p->ninner = 0;
+                p->stored = 0;
+                p->holder = -1;
+                p->rebuilding = 1;   /* a proxy waiting to be re-pointed (take_irefs) */
+                __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+            }
+            tr__info("%d object%s lost their owner, rank %d: running the task that returned them again",
+                     nk, nk > 1 ? "s" : "", rank);
+        }
+        for (int i = 0; i < nk; i++) tr__obj_unref_locked(kids[i]);
     }
-    return 0;
+    free(kids);
 }
 
 /* @rank died.  Owned objects forget it as a holder, a fetcher and a
@@ -599,12 +610,12 @@ void tr__objs_rank_died_locked(int rank)
     }
     char msg[256];
     snprintf(msg, sizeof(msg), "its owner, rank %d, died", rank);
+    orphans_locked(rank, all, n);
     for (size_t k = 0; k < n; k++) {
         tr__obj_t *o = all[k];
         if (o->owner == rank) {
-            if (o->state == TR__OBJ_READY && !o->stored) continue;   /* the value is here: no owner needed */
-            if (orphan_locked(o, all, n)) continue;
-            if (o->state == TR__OBJ_PENDING) tr__obj_set_failed_locked(o, TR_ERR_OBJECT_LOST, rank, msg);
+            /* pending and not about to be made again: its value cannot come */
+            if (o->state == TR__OBJ_PENDING && !o->rebuilding) tr__obj_set_failed_locked(o, TR_ERR_OBJECT_LOST, rank, msg);
             continue;
         }
         drop_loc_locked(o, rank);

@@ -1164,7 +1164,7 @@ int tr__rebuild_locked(tr__obj_t *o)
         if (a && !s->args[i].borrow && a->state == TR__OBJ_PENDING && add_dep_locked(a, s) != 0) goto fail_rets;
     }
     rt->fstats.objects_rebuilt++;
-    tr__info("object %016" PRIx64 " lost every copy: running task '%s' again to rebuild it", o->id, spec_name(s));
+    tr__info("object %016" PRIx64 " must be made again: running task '%s' again", o->id, spec_name(s));
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
     s->state = TR__SPEC_WAITING;
