@@ -14,10 +14,11 @@
  *
  * Why a wrapper (the facts, doc/architecture.md has the details):
  *   - MPICH's Hydra kills every rank when one dies by a signal, even with
- *     -disable-auto-cleanup, and sends SIGUSR1 to the ranks when one
- *     fails; a wrapper that exits 128+N and ignores SIGUSR1 keeps the
- *     others alive.  The program itself never receives that SIGUSR1, so
- *     its disposition is left as the launcher gave it.
+ *     -disable-auto-cleanup, and sends SIGUSR1 to the processes it started
+ *     when one fails (MPICH's MPI_Init catches SIGUSR1, a plain wrapper
+ *     would die of it); a wrapper that exits 128+N and ignores SIGUSR1
+ *     keeps the others alive.  The program itself never receives that
+ *     SIGUSR1, so its disposition is left as the launcher gave it.
  *   - Open MPI's mpirun --enable-recovery keeps survivors alive but always
  *     exits 0, so rank 0's status travels through a file.
  *
