@@ -18,8 +18,9 @@ launch()
 {
     tr_n=$1
     shift
-    echo "+ taskray-run --launcher $MPIRUN -n $tr_n $*"
-    timeout -k 10 "$TR_TEST_TIMEOUT" "$run" --launcher "$MPIRUN" -n "$tr_n" "$@"
+    echo "+ taskray-run --launcher $MPIRUN -n $tr_n $MPIRUN_FLAGS -- $*"
+    # shellcheck disable=SC2086 # MPIRUN_FLAGS is a list of words
+    timeout -k 10 "$TR_TEST_TIMEOUT" "$run" --launcher "$MPIRUN" -n "$tr_n" $MPIRUN_FLAGS -- "$@"
 }
 
 work=$(mktemp -d)
