@@ -128,9 +128,14 @@ static ucp_ep_h ep_get(tr__comm_t *c, int r)
     };
     ucs_status_t s = ucp_ep_create(c->worker, &ep, &p->ep);
     if (s != UCS_OK) {
-        tr__error("creating an endpoint to rank %d failed: %s", r, ucs_status_string(s));
         p->ep = NULL;
         p->failed = 1;
+        if (atomic_load(&c->closing) || atomic_load(&c->dead[r])) return NULL;
+        /* a peer that cannot be reached at all is as good as dead */
+        char why[160];
+        snprintf(why, sizeof(why), "UCX cannot connect to it (%s)", ucs_status_string(s));
+        if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, why);
+        else tr__error("creating an endpoint to rank %d failed: %s", r, ucs_status_string(s));
         return NULL;
     }
     return p->ep;
