@@ -18,6 +18,8 @@
  *   transfer    the victim dies while another node pulls a 64 MiB object
  *               it made
  *   two         two victims die (give two VICTIMs)
+ *   hang        the victim stops (SIGSTOP): the heartbeat writes it off;
+ *               woken up later, it leaves the job (status 70)
  *   driver      the driver (rank 0) dies: the job ends, not hangs
  *
  * Every rank calls tr_init() (TR_MODE_DRIVER); rank 0 runs the scenario and
@@ -28,7 +30,7 @@
  * either, so objects and actors land on the victim and can move when it is
  * gone.  tests/run_mpi_failures.sh runs each scenario through taskray-run.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include <taskray.h>
 
 #include <inttypes.h>
@@ -92,6 +94,24 @@ static tr_status_t fn_die(tr_task_h t)
     pthread_create(&th, NULL, die_thread, (void *)(intptr_t)ms);
     pthread_detach(th);
     return tr_task_return_i64(t, 0, 1);
+}
+
+static void *stop_thread(void *arg)
+{
+    (void)arg;
+    sleep_ms(100);
+    fprintf(stderr, "mpi_failures: rank %d stops itself (SIGSTOP)\n", g_rank);
+    raise(SIGSTOP);
+    return NULL;
+}
+
+/* hang(): this rank's pid; 100 ms later the whole rank stops (SIGSTOP). */
+static tr_status_t fn_hang(tr_task_h t)
+{
+    pthread_t th;
+    pthread_create(&th, NULL, stop_thread, NULL);
+    pthread_detach(th);
+    return tr_task_return_i64(t, 0, (int64_t)getpid());
 }
 
 /* sq(i, ms): i*i after ms. */
@@ -449,6 +469,34 @@ static int sc_transfer(int victim)
     return 0;
 }
 
+/* The victim hangs (SIGSTOP): only the heartbeat can tell.  Once it is
+ * written off, the driver wakes it (SIGCONT): it must leave (status 70). */
+static int sc_hang(int victim)
+{
+    tr_task_params_t p = { .field_mask = TR_TASK_FIELD_RESOURCES | TR_TASK_FIELD_MAX_RETRIES,
+                           .resources = g_pin[victim], .max_retries = 0 };
+    tr_ref_h r;
+    int64_t pid = 0;
+    OK(tr_task_submit(fn_hang, NULL, 0, &p, &r));
+    OK(tr_get_i64(r, WAIT_MS, &pid));
+    tr_ref_release(r);
+    CHECK(wait_dead(victim), "the hung rank %d was not seen dead", victim);
+    if (sum_tasks(100, 0)) return 1;
+    kill((pid_t)pid, SIGCONT);
+    char path[64], st = 0;
+    snprintf(path, sizeof(path), "/proc/%" PRId64 "/stat", pid);
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(path, "r");
+        if (f == NULL) { st = 'X'; break; }
+        int rc = fscanf(f, "%*d %*s %c", &st);
+        fclose(f);
+        if (rc == 1 && (st == 'Z' || st == 'X')) break;
+        sleep_ms(20);
+    }
+    CHECK(st == 'Z' || st == 'X', "the woken rank %d (pid %" PRId64 ") did not leave (state %c)", victim, pid, st ? st : '?');
+    return 0;
+}
+
 static int sc_two(int v1, int v2)
 {
     OK(kill_rank(v1, 100));
@@ -479,6 +527,7 @@ int main(int argc, char **argv)
 
     tr_function_register("die", fn_die);
     tr_function_register("sq", fn_sq);
+    tr_function_register("hang", fn_hang);
     tr_function_register("block", fn_block);
     tr_function_register("inc", fn_inc);
     tr_function_register("parent", fn_parent);
@@ -502,6 +551,7 @@ int main(int argc, char **argv)
     else if (strcmp(sc, "actor") == 0) rc = sc_actor(v1);
     else if (strcmp(sc, "transfer") == 0) rc = sc_transfer(v1);
     else if (strcmp(sc, "two") == 0) rc = sc_two(v1, v2);
+    else if (strcmp(sc, "hang") == 0) rc = sc_hang(v1);
     else if (strcmp(sc, "driver") == 0) {
         if (sum_tasks(50, 0)) return 1;
         fprintf(stderr, "mpi_failures: the driver kills itself (SIGKILL)\n");

@@ -41,6 +41,7 @@ typedef struct op {
     tr__comm_done_fn done;
     void            *arg;
     tr__comm_t      *comm;
+    int              force;     /* sent even to a rank declared dead */
 } op_t;
 
 typedef struct rndv {
@@ -127,9 +128,14 @@ static ucp_ep_h ep_get(tr__comm_t *c, int r)
     };
     ucs_status_t s = ucp_ep_create(c->worker, &ep, &p->ep);
     if (s != UCS_OK) {
-        tr__error("creating an endpoint to rank %d failed: %s", r, ucs_status_string(s));
         p->ep = NULL;
         p->failed = 1;
+        if (atomic_load(&c->closing) || atomic_load(&c->dead[r])) return NULL;
+        /* a peer that cannot be reached at all is as good as dead */
+        char why[160];
+        snprintf(why, sizeof(why), "UCX cannot connect to it (%s)", ucs_status_string(s));
+        if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, why);
+        else tr__error("creating an endpoint to rank %d failed: %s", r, ucs_status_string(s));
         return NULL;
     }
     return p->ep;
@@ -277,7 +283,7 @@ static void op_start(tr__comm_t *c, op_t *o)
     ucs_status_ptr_t req;
     ucp_ep_h ep = NULL;
     c->inflight++;
-    if (o->type != OP_FLUSH && atomic_load(&c->dead[o->peer])) {
+    if (o->type != OP_FLUSH && !o->force && atomic_load(&c->dead[o->peer])) {
         op_done(c, o, UCS_ERR_CONNECTION_RESET);
         return;
     }
@@ -340,8 +346,8 @@ static op_t *bundle(tr__comm_t *c, op_t *o, op_t **next_p)
     op_t *q = o->next;
     size_t total = sizeof(tr__wire_hdr_t) + o->len;
     int n = 1;
-    if (o->type != OP_SEND || o->len > BUNDLE_PART || o->peer == c->rank) return o;
-    for (; q && q->type == OP_SEND && q->peer == o->peer && q->len <= BUNDLE_PART && total + q->len <= BUNDLE_MAX; q = q->next) {
+    if (o->type != OP_SEND || o->len > BUNDLE_PART || o->peer == c->rank || o->force) return o;
+    for (; q && q->type == OP_SEND && !q->force && q->peer == o->peer && q->len <= BUNDLE_PART && total + q->len <= BUNDLE_MAX; q = q->next) {
         total += q->len;
         n++;
     }
@@ -492,6 +498,14 @@ void tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len)
     op_t *o = calloc(1, sizeof(*o));
     if (o == NULL) { tr__error("out of memory queueing a message to rank %d; dropped", dst); free(msg); return; }
     o->type = OP_SEND; o->peer = dst; o->buf = msg; o->len = len;
+    post(c, o);
+}
+
+void tr__comm_send_dead(tr__comm_t *c, int dst, void *msg, size_t len)
+{
+    op_t *o = calloc(1, sizeof(*o));
+    if (o == NULL) { free(msg); return; }
+    o->type = OP_SEND; o->peer = dst; o->buf = msg; o->len = len; o->force = 1;
     post(c, o);
 }
 
