@@ -125,7 +125,8 @@ typedef struct tr__obj {
     int               err_rank;
     char             *err_msg;
     struct tr__spec  *producer;    /* the pending task that makes it */
-    struct tr__spec  *lineage;     /* owner: the finished task that made it, kept to rebuild it */
+    struct tr__spec  *lineage;     /* owner: the finished task that made it, kept to rebuild it;
+                                      borrower: the task of ours that returned it, if any */
     uint8_t           is_actor;    /* owner: an actor's handle object (destroy the actor at zero) */
     struct tr__spec **aq;          /* actor handle: this rank's calls not yet sent, in order */
     int               aqh, naq, capaq; /* queue aq[aqh..naq) */
@@ -173,6 +174,8 @@ typedef struct tr__spec {
     tr__obj_t      *actor;          /* an actor call: the actor's handle object */
     uint64_t        method_id;
     uint64_t        aseq_sent;      /* an actor call: its sequence number in its stream */
+    struct tr__spec *rerun;         /* kept lineage: the spec running it again now */
+    struct tr__spec *from;          /* a re-run: the kept lineage it runs again */
     /* lineage, kept after success while a return object lives */
     int             lineage_refs;   /* live returns + specs that name this one as an argument's */
     size_t          lineage_size;
@@ -379,6 +382,7 @@ int         tr__fin_barrier(int phase);
 int         tr__rank_is_dead(int rank);
 /* task.c: failures */
 int         tr__rebuild_locked(tr__obj_t *o);            /* 1: o is being made again */
+int         tr__rerun_locked(tr__spec_t *L, uint64_t for_id);
 void        tr__tasks_rank_died_locked(int rank);
 /* actor.c: failures */
 void        tr__actors_rank_died_locked(int rank);

@@ -590,6 +590,22 @@ static void orphans_locked(int rank, tr__obj_t **all, size_t n)
         for (int i = 0; i < nk; i++) tr__obj_unref_locked(kids[i]);
     }
     free(kids);
+    /* refs whose container is gone: the task that returned them still
+     * knows how to make them again */
+    for (size_t k = 0; k < n; k++) {
+        tr__obj_t *p = all[k];
+        if (p->owner != rank || p->rebuilding || p->lineage == NULL || (p->state == TR__OBJ_READY && !p->stored)) continue;
+        if (!tr__rerun_locked(p->lineage, p->id)) continue;
+        if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
+        free(p->irefs);
+        p->irefs = NULL;
+        p->ninner = 0;
+        p->stored = 0;
+        p->holder = -1;
+        p->rebuilding = 1;
+        __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+        tr__info("object %016" PRIx64 " lost its owner, rank %d: running the task that returned it again", p->id, rank);
+    }
 }
 
 /* @rank died.  Owned objects forget it as a holder, a fetcher and a

@@ -172,7 +172,7 @@ static void lineage_keep_locked(tr__spec_t *s)
         if (s->args[i].blob) bytes += s->args[i].blob->size;
         if (o == NULL) continue;
         s->args[i].arg_id = o->id;
-        if (o->lineage) { s->args[i].lineage = o->lineage; o->lineage->lineage_refs++; }
+        if (o->lineage && o->owner == tr__rt->rank) { s->args[i].lineage = o->lineage; o->lineage->lineage_refs++; }
         s->args[i].obj = NULL;
         tr__obj_unref_locked(o);
     }
@@ -202,6 +202,21 @@ static void spec_done_locked(tr__spec_t *s, int ok)
 {
     tr__rt_t *rt = tr__rt;
     s->state = TR__SPEC_DONE;
+    if (s->from) {   /* a re-run of kept lineage: it may run again later */
+        /* refs it was run again for that it did not make again (it failed,
+         * or ran differently): they cannot come back */
+        tr__hmap_t *m = &rt->objs;
+        for (size_t i = 0; i <= m->mask; i++) {
+            tr__obj_t *p = m->vals[i];
+            if (p && p->owner != rt->rank && p->lineage == s->from && p->rebuilding &&
+                p->state == TR__OBJ_PENDING && tr__rank_is_dead(p->owner))
+                tr__obj_set_failed_locked(p, TR_ERR_OBJECT_LOST, p->owner,
+                                          "its owner died, and running again the task that returned it did not make it again");
+        }
+        s->from->rerun = NULL;
+        tr__lineage_unref_locked(s->from);
+        s->from = NULL;
+    }
     tr__hmap_del(&rt->specs, s->id);
     if (--rt->owned_pending == 0) pthread_cond_broadcast(&rt->state_cv);
     if (s->actor) {   /* failed or cancelled before it was sent: out of the caller's queue */
@@ -229,6 +244,17 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
     char buf[768];
     switch (outcome) {
     case OUT_OK:
+        if (s->actor == NULL && rt->max_lineage > 0) {
+            /* refs owned elsewhere that the task returned: if their owner
+             * dies, running this task again makes them again */
+            for (int i = 0; i < s->nret; i++)
+                for (int k = 0; k < vals[i].ninner; k++) {
+                    tr__obj_t *p = vals[i].inner[k];
+                    if (p->owner == rt->rank || p->lineage) continue;
+                    p->lineage = s;
+                    s->lineage_refs++;
+                }
+        }
         for (int i = 0; i < s->nret; i++) {
             /* contained refs first: the state sent to borrowers lists them */
             s->rets[i]->inner = vals[i].inner;
@@ -1091,10 +1117,18 @@ void tr__tasks_rank_died_locked(int rank)
  * (a put, evicted lineage, or an argument that cannot be had). */
 int tr__rebuild_locked(tr__obj_t *o)
 {
-    tr__rt_t *rt = tr__rt;
     if (o->state == TR__OBJ_PENDING) return o->producer != NULL;
-    tr__spec_t *L = o->lineage;
-    if (L == NULL || L->lineage_evicted || o->is_put) return 0;
+    if (o->lineage == NULL || o->is_put) return 0;
+    return tr__rerun_locked(o->lineage, o->id);
+}
+
+/* Run the kept spec @L again (see tr__rebuild_locked); @for_id names the
+ * object that needs it, for messages.  1: running (or already). */
+int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
+{
+    tr__rt_t *rt = tr__rt;
+    if (L->rerun) return 1;
+    if (L->lineage_evicted) return 0;
     tr__spec_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return 0;
     s->id = L->id; s->fn = L->fn; s->nret = L->nret; s->nargs = L->nargs;
@@ -1164,7 +1198,10 @@ int tr__rebuild_locked(tr__obj_t *o)
         if (a && !s->args[i].borrow && a->state == TR__OBJ_PENDING && add_dep_locked(a, s) != 0) goto fail_rets;
     }
     rt->fstats.objects_rebuilt++;
-    tr__info("object %016" PRIx64 " must be made again: running task '%s' again", o->id, spec_name(s));
+    tr__info("object %016" PRIx64 " must be made again: running task '%s' again", for_id, spec_name(s));
+    L->rerun = s;
+    s->from = L;
+    L->lineage_refs++;
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
     s->state = TR__SPEC_WAITING;
@@ -1181,7 +1218,7 @@ fail_rets:
         s->rets[i] = NULL;
     }
 fail:
-    tr__set_error("object %016" PRIx64 " cannot be rebuilt: an argument of the task that made it is gone", o->id);
+    tr__set_error("object %016" PRIx64 " cannot be rebuilt: an argument of the task that made it is gone", for_id);
     for (int i = 0; s->args && i < s->nargs; i++) {
         if (s->args[i].blob) tr__blob_unref(s->args[i].blob);
         if (s->args[i].obj) tr__obj_unref_locked(s->args[i].obj);
