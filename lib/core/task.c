@@ -1131,6 +1131,8 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
     if (L->lineage_evicted) return 0;
     tr__spec_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return 0;
+    s->from = L;   /* L stays while it runs again, even when its returns let go of it */
+    L->lineage_refs++;
     s->id = L->id; s->fn = L->fn; s->nret = L->nret; s->nargs = L->nargs;
     s->max_retries = L->max_retries; s->req = L->req; s->gen = L->gen;
     s->attempt = L->attempt + 1;   /* results of the lost run are not taken */
@@ -1200,8 +1202,6 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
     rt->fstats.objects_rebuilt++;
     tr__info("object %016" PRIx64 " must be made again: running task '%s' again", for_id, spec_name(s));
     L->rerun = s;
-    s->from = L;
-    L->lineage_refs++;
     tr__hmap_put(&rt->specs, s->id, s);
     rt->owned_pending++;
     s->state = TR__SPEC_WAITING;
@@ -1224,5 +1224,6 @@ fail:
         if (s->args[i].obj) tr__obj_unref_locked(s->args[i].obj);
     }
     free(s->args); free(s->rets); free(s->name); free(s);
+    tr__lineage_unref_locked(L);
     return 0;
 }
