@@ -312,6 +312,16 @@ typedef struct tr_buf *tr_buf_h; /* a read-only view of an object's value */
  */
 TR_EXPORT tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p);
 TR_EXPORT tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p);
+/**
+ * tr_put() that also keeps @replicas (0..3) copies on other ranks (of other
+ * nodes when the job has several), made before it returns, so that the
+ * value can still be read when this rank, its owner, dies: put objects have
+ * no lineage to rebuild them from.  Values up to the inline size travel
+ * with every ref and need none.  Errors: as tr_put(), TR_ERR_INVALID_ARG
+ * (@replicas out of range, or more than the other ranks), and what making
+ * a replica failed with (TR_ERR_OUT_OF_MEMORY, TR_ERR_WORKER_DIED).
+ */
+TR_EXPORT tr_status_t tr_put_replicated(const void *data, size_t size, int replicas, tr_ref_h *ref_p);
 TR_EXPORT tr_status_t tr_put_f64(double value, tr_ref_h *ref_p);
 
 /**

@@ -17,6 +17,8 @@
  *               retried on its restarted incarnation
  *   transfer    the victim dies while another node pulls a 64 MiB object
  *               it made
+ *   replica     objects the victim put: the one with a replica is still
+ *               read after its death, the one without is TR_ERR_OBJECT_LOST
  *   two         two victims die (give two VICTIMs)
  *   hang        the victim stops (SIGSTOP): the heartbeat writes it off;
  *               woken up later, it leaves the job (status 70)
@@ -258,8 +260,29 @@ static tr_status_t acc_restore(const void *data, size_t size, void **state_p)
     return TR_OK;
 }
 
-static const tr_actor_method_t acc_methods[] = { { "add", acc_add }, { "where", acc_where } };
-static const tr_actor_class_t acc_class = { "Acc", acc_init, acc_fini, acc_methods, 2, acc_save, acc_restore };
+/* make(seed, replicas): puts a 2 MiB block (bytes seed + k) with that many
+ * replicas and returns a ref to it; the actor's rank owns it. */
+static tr_status_t acc_make(tr_task_h t, void *state)
+{
+    (void)state;
+    int64_t seed = 0, replicas = 0;
+    tr_task_arg_i64(t, 0, &seed);
+    tr_task_arg_i64(t, 1, &replicas);
+    size_t n = 2 * MIB;
+    unsigned char *p = malloc(n);
+    if (p == NULL) return TR_ERR_NO_MEMORY;
+    for (size_t k = 0; k < n; k++) p[k] = (unsigned char)((uint64_t)seed + k);
+    tr_ref_h r;
+    tr_status_t st = tr_put_replicated(p, n, (int)replicas, &r);
+    free(p);
+    if (st != TR_OK) return st;
+    st = tr_task_return_refs(t, 0, NULL, 0, &r, 1);
+    tr_ref_release(r);
+    return st;
+}
+
+static const tr_actor_method_t acc_methods[] = { { "add", acc_add }, { "where", acc_where }, { "make", acc_make } };
+static const tr_actor_class_t acc_class = { "Acc", acc_init, acc_fini, acc_methods, 3, acc_save, acc_restore };
 
 /* --------------------------------------------------------------- helpers */
 
@@ -497,6 +520,39 @@ static int sc_hang(int victim)
     return 0;
 }
 
+/* Objects put by a rank that dies: lost (no lineage), unless put with a
+ * replica on another rank. */
+static int sc_replica(int victim)
+{
+    tr_actor_params_t p = { .field_mask = TR_ACTOR_FIELD_RANK, .rank = victim };
+    tr_actor_h act;
+    OK(tr_actor_create("Acc", NULL, 0, &p, &act));
+    tr_ref_h obj[2];
+    for (int k = 0; k < 2; k++) {
+        tr_arg_t a[2] = { TR_ARG_I64(k + 3), TR_ARG_I64(1 - k) };   /* one replica, then none */
+        tr_ref_h c;
+        OK(tr_actor_call(act, "make", a, 2, NULL, &c));
+        tr_buf_h b;
+        OK(tr_get(c, WAIT_MS, &b));
+        CHECK(tr_buf_num_refs(b) == 1, "make returned %zu refs", tr_buf_num_refs(b));
+        OK(tr_buf_refs(b, &obj[k], 1));
+        tr_buf_release(b);
+        tr_ref_release(c);
+        /* not read before the death: a reader on another node would keep a copy */
+        if (k == 0 && check_block(obj[k], k + 3, 0, 2 * MIB)) return 1;
+    }
+    OK(kill_rank(victim, 0));
+    CHECK(wait_dead(victim), "rank %d was not seen dead", victim);
+    if (check_block(obj[0], 3, 0, 2 * MIB)) return 1;   /* from its replica */
+    tr_buf_h b;
+    tr_status_t st = tr_get(obj[1], WAIT_MS, &b);
+    CHECK(st == TR_ERR_OBJECT_LOST, "a put object whose owner died gave %s, not TR_ERR_OBJECT_LOST", tr_status_string(st));
+    tr_ref_release(obj[0]);
+    tr_ref_release(obj[1]);
+    tr_actor_release(act);
+    return 0;
+}
+
 static int sc_two(int v1, int v2)
 {
     OK(kill_rank(v1, 100));
@@ -552,6 +608,7 @@ int main(int argc, char **argv)
     else if (strcmp(sc, "transfer") == 0) rc = sc_transfer(v1);
     else if (strcmp(sc, "two") == 0) rc = sc_two(v1, v2);
     else if (strcmp(sc, "hang") == 0) rc = sc_hang(v1);
+    else if (strcmp(sc, "replica") == 0) rc = sc_replica(v1);
     else if (strcmp(sc, "driver") == 0) {
         if (sum_tasks(50, 0)) return 1;
         fprintf(stderr, "mpi_failures: the driver kills itself (SIGKILL)\n");

@@ -1,5 +1,6 @@
 /* Public entry points for objects and futures: argument checks, then the core. */
 #include "core/core.h"
+#include "comm/wire.h"
 #include "base/handle.h"
 
 #include <stdio.h>
@@ -18,6 +19,53 @@ tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p)
     if (b == NULL) return st;
     if (size) memcpy(b->data, data, size);
     return tr__put_blob(b, NULL, 0, ref_p);
+}
+
+tr_status_t tr_put_replicated(const void *data, size_t size, int replicas, tr_ref_h *ref_p)
+{
+    CHECK_UP();
+    tr__rt_t *rt = tr__rt;
+    if (ref_p == NULL || (data == NULL && size > 0) || replicas < 0 || replicas > TR__MAX_REPLICAS)
+        return TR_ERR_INVALID_ARG;
+    if (replicas > rt->size - 1) {
+        tr__set_error("%d replicas asked for, but the job has only %d other rank%s", replicas, rt->size - 1,
+                      rt->size == 2 ? "" : "s");
+        return TR_ERR_INVALID_ARG;
+    }
+    tr_status_t st;
+    tr__blob_t *b = tr__blob_for(size, &st);
+    if (b == NULL) return st;
+    if (size) memcpy(b->data, data, size);
+    tr__obj_t *o;
+    if ((st = tr__put_obj(b, NULL, 0, &o)) != TR_OK) return st;
+    if (o->stored && replicas > 0) {
+        /* small values travel inside the state borrowers get: only stored
+         * ones need copies elsewhere */
+        tr__rpc_t r;
+        uint64_t tag = tr__rpc_open(&r, replicas);
+        for (int k = 0; k < replicas; k++) {
+            int to = tr__replica_rank(o->id, rt->rank, k);
+            tr__wbuf_t w;
+            tr__wbuf_init(&w, 16);
+            tr__wbuf_u64(&w, tag);
+            tr__wbuf_u64(&w, o->id);
+            tr__rpc_peer(tag, to);
+            if (tr__send(to, &w, TR__MSG_REPLICATE) != TR_OK) tr__rpc_reply(tag, -1, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+        }
+        if ((st = tr__rpc_wait(&r)) != TR_OK) {
+            tr__set_error("a replica of the object could not be made: %s", tr_status_string(st));
+            pthread_mutex_lock(&rt->lock);
+            tr__obj_unref_locked(o);
+            pthread_mutex_unlock(&rt->lock);
+            return st;
+        }
+    }
+    if ((st = tr__ref_new(o, ref_p)) != TR_OK) {
+        pthread_mutex_lock(&rt->lock);
+        tr__obj_unref_locked(o);
+        pthread_mutex_unlock(&rt->lock);
+    }
+    return st;
 }
 
 tr_status_t tr_put_refs(const void *data, size_t size, const tr_ref_h *refs, size_t nrefs, tr_ref_h *ref_p)

@@ -41,6 +41,7 @@ typedef enum {
     TR__MSG_FIN      = 22, /* any -> all live: shutdown barrier (phase, deaths seen) */
     TR__MSG_ARESTART = 23, /* actor owner -> callers: the actor lives elsewhere now, or died */
     TR__MSG_ACKPT    = 24, /* actor's rank -> owner: a checkpoint of its state */
+    TR__MSG_REPLICATE = 25, /* owner -> replica rank: pull and keep a copy (tag, id); REPLY */
     TR__MSG_MAX
 } tr__msg_type_t;
 

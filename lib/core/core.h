@@ -217,7 +217,7 @@ struct tr_task {
     uint64_t        method_id, aseq, astream;
 };
 
-enum { TR__AOP_NONE = 0, TR__AOP_CALL, TR__AOP_INIT, TR__AOP_FINI };
+enum { TR__AOP_NONE = 0, TR__AOP_CALL, TR__AOP_INIT, TR__AOP_FINI, TR__AOP_REPLICATE };
 
 /* Refs a task's return contains (tr_task_return_refs), counted by the task. */
 typedef struct tr__rinner {
@@ -332,6 +332,13 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p);
  * registered with its owner (waits for the owner's answer).  Counted. */
 tr_status_t tr__borrow(const tr__iref_t *refs, int n, tr__obj_t **objs);
 int         tr__same_node(int a, int b);
+/* Replicas of put objects (tr_put_replicated): the @k-th rank to keep a
+ * copy of @id owned by @owner, the same on every rank; -1 when none. */
+int         tr__replica_rank(uint64_t id, int owner, int k);
+#define TR__MAX_REPLICAS 3
+/* Executor: pull a replica of @id from its owner @owner, kept like a
+ * primary copy (spilled, never evicted). */
+tr_status_t tr__replica_fetch(int owner, uint64_t id);
 
 /* proto.c: object-protocol messages and the replies waited for */
 typedef struct tr__rpc {

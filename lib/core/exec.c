@@ -109,6 +109,14 @@ static void kick_locked(tr__pool_t *p)
 static void run_task(struct tr_task *t)
 {
     tr_status_t st;
+    if (t->actor_op == TR__AOP_REPLICATE) {   /* not a task: a replica of a put object */
+        st = tr__replica_fetch(t->owner, t->id);
+        pthread_mutex_lock(&tr__rt->lock);
+        tr__reply_to_locked(t->owner, t->aseq, st, tr__rt->rank, 0, 0, 0);
+        pthread_mutex_unlock(&tr__rt->lock);
+        tr__task_free(t);
+        return;
+    }
     atomic_fetch_add_explicit(&tr__rt->tasks_run, 1, memory_order_relaxed);
     if (t->actor_op != TR__AOP_NONE) { tr__actor_run(t); return; }
     tr__task_resolve_args(t);

@@ -356,7 +356,7 @@ static void chunk_done(void *arg, tr_status_t st)
 
 /* Pull a copy of @id from @holder (another node) into this rank's store,
  * in pipelined chunks, and tell the owner.  */
-static tr_status_t fetch_copy(int owner, int holder, uint64_t id)
+static tr_status_t fetch_copy(int owner, int holder, uint64_t id, int primary)
 {
     tr__rt_t *rt = tr__rt;
     uint64_t off, size;
@@ -382,7 +382,7 @@ static tr_status_t fetch_copy(int owner, int holder, uint64_t id)
     st = n ? tr__completion_wait(&c.done) : TR_OK;
     if (tr__on_executor) tr__pool_block_leave();
     tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
-    if (st == TR_OK) st = tr__store_insert(&rt->store, id, owner, 0, b);
+    if (st == TR_OK) st = tr__store_insert(&rt->store, id, owner, primary, b);
     tr__blob_unref(b);
     if (st != TR_OK) {
         tr__set_error("reading a %" PRIu64 "-byte object from rank %d failed", size, holder);
@@ -422,6 +422,55 @@ static tr_status_t locate(int owner, uint64_t id, int bad, int *holder_p, int *f
     return st;
 }
 
+int tr__replica_rank(uint64_t id, int owner, int k)
+{
+    tr__rt_t *rt = tr__rt;
+    int n = 0, other_nodes = 0;
+    for (int r = 0; r < rt->size; r++) other_nodes += !tr__same_node(r, owner);
+    for (int r = 0; r < rt->size; r++)
+        n += r != owner && (other_nodes == 0 || !tr__same_node(r, owner));
+    if (k < 0 || k >= n) return -1;
+    int pick = (int)((tr__hash2(id, (uint64_t)owner) + (uint64_t)k) % (uint64_t)n);
+    for (int r = 0; r < rt->size; r++) {
+        if (r == owner || (other_nodes > 0 && tr__same_node(r, owner))) continue;
+        if (pick-- == 0) return r;
+    }
+    return -1;
+}
+
+tr_status_t tr__replica_fetch(int owner, uint64_t id)
+{
+    return fetch_copy(owner, owner, id, 1);
+}
+
+/* The owner of @id died: read one of its replicas (tr_put_replicated), if
+ * it was made with some.  A copy pulled from another node stays here. */
+static tr_status_t read_replica(int owner, uint64_t id, tr__blob_t **b_p)
+{
+    tr__rt_t *rt = tr__rt;
+    for (int k = 0; k < TR__MAX_REPLICAS; k++) {
+        int r = tr__replica_rank(id, owner, k);
+        if (r < 0) break;
+        if (tr__rank_is_dead(r)) continue;
+        if (r == rt->rank) {
+            if (tr__store_pin(&rt->store, id, b_p) == TR_OK) return TR_OK;
+            continue;
+        }
+        if (tr__same_node(r, rt->rank)) {
+            uint64_t off, size;
+            if (pin_at(r, id, &off, &size) != TR_OK) continue;
+            const char *base = tr__peer_arena(r);
+            tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)r) : NULL;
+            if (b == NULL) { tr__send_ids(r, TR__MSG_UNPIN, &id, 1); continue; }
+            b->off = id;
+            *b_p = b;
+            return TR_OK;
+        }
+        if (fetch_copy(owner, r, id, 0) == TR_OK && tr__store_pin(&rt->store, id, b_p) == TR_OK) return TR_OK;
+    }
+    return TR_ERR_OBJECT_LOST;
+}
+
 tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
 {
     tr__rt_t *rt = tr__rt;
@@ -434,6 +483,7 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
         if (tries > 0 || hint < 0 || hint == rt->rank || !tr__same_node(hint, rt->rank)) {
             if ((st = locate(owner, id, bad, &holder, &fetch)) != TR_OK) {
                 if (st == TR_ERR_WORKER_DIED) {
+                    if (read_replica(owner, id, b_p) == TR_OK) return TR_OK;
                     tr__set_error("object %016" PRIx64 " is lost: its owner, rank %d, died", id, owner);
                     return TR_ERR_OBJECT_LOST;
                 }
@@ -460,7 +510,7 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
             *b_p = b;
             return TR_OK;
         }
-        st = fetch_copy(owner, holder, id);
+        st = fetch_copy(owner, holder, id, 0);
         if (st == TR_ERR_OBJECT_LOST || st == TR_ERR_WORKER_DIED || st == TR_ERR_TRANSPORT) { bad = holder; continue; }
         if (st != TR_OK) return st;
     }

@@ -670,6 +670,23 @@ void tr__proto_recv(int type, const void *msg, size_t len)
     case TR__MSG_LOCATE:  recv_locate(src, &r); return;
     case TR__MSG_ADD_LOC: recv_add_loc(src, &r); return;
     case TR__MSG_PIN:     recv_pin(src, &r); return;
+    case TR__MSG_REPLICATE: {
+        /* pulling the copy waits: an executor does it, not the loop */
+        uint64_t tag = tr__rbuf_u64(&r), id = tr__rbuf_u64(&r);
+        if (r.bad) { tr__warn("dropped a malformed replicate message from rank %d", src); return; }
+        struct tr_task *t = tr__task_new(id, NULL, src, 0, 1, 0);
+        if (t == NULL) {
+            pthread_mutex_lock(&rt->lock);
+            tr__reply_to_locked(src, tag, TR_ERR_NO_MEMORY, -1, 0, 0, 0);
+            pthread_mutex_unlock(&rt->lock);
+            return;
+        }
+        t->actor_op = TR__AOP_REPLICATE;
+        t->aseq = tag;
+        t->req.cpus = 0;
+        tr__pool_push(&rt->pool, t);
+        return;
+    }
     case TR__MSG_REPLY:   recv_reply(src, &r); return;
     default: break;
     }

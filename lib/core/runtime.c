@@ -30,7 +30,7 @@ static void on_recv(void *arg, const void *msg, size_t len)
     case TR__MSG_CANCEL: tr__recv_cancel(msg, len); break;
     case TR__MSG_FREE: case TR__MSG_BORROW: case TR__MSG_UNBORROW: case TR__MSG_STATE:
     case TR__MSG_LOCATE: case TR__MSG_ADD_LOC: case TR__MSG_DROP_LOC: case TR__MSG_PIN:
-    case TR__MSG_UNPIN: case TR__MSG_REPLY:
+    case TR__MSG_UNPIN: case TR__MSG_REPLY: case TR__MSG_REPLICATE:
         tr__proto_recv(h.type, msg, len);
         break;
     case TR__MSG_ACREATE: case TR__MSG_ACALL: case TR__MSG_AKILL: case TR__MSG_NAME:
