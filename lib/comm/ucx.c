@@ -87,7 +87,7 @@ struct tr__comm {
     _Atomic long    sends_pending;  /* sends posted and not yet completed */
     _Atomic uint8_t *dead;          /* per rank: declared dead by the core */
     uint64_t        *last_heard;    /* loop thread: when a message last came from each rank */
-    uint64_t        hb_ns, hb_timeout_ns, hb_next, now;
+    uint64_t        hb_ns, hb_timeout_ns, hb_next, now, prev;
     int             hb_pred;        /* the predecessor watched now */
 };
 
@@ -429,6 +429,12 @@ static void heartbeat(tr__comm_t *c)
             }
         }
     }
+    if (c->now - c->prev > c->hb_timeout_ns / 4) {
+        /* this loop was held up (a slow call, the machine): what it did not
+         * hear meanwhile says nothing about the others */
+        for (int r = 0; r < c->size; r++) c->last_heard[r] = c->now;
+        return;
+    }
     if (pred != c->hb_pred) {   /* a new predecessor: give it a full timeout */
         c->hb_pred = pred;
         if (pred >= 0) c->last_heard[pred] = c->now;
@@ -452,11 +458,15 @@ static void *loop_main(void *arg)
     c->hb_next = c->now + c->hb_ns;
     c->hb_pred = ring_peer(c, -1);
     for (int r = 0; r < c->size; r++) c->last_heard[r] = c->now;
+    c->prev = c->now;
     for (;;) {
+        /* the heartbeat check follows a progress round, so that what came
+         * while this thread was busy is counted first */
         c->now = tr__now_ns();
-        heartbeat(c);
         int work = drain(c);
         work += (int)ucp_worker_progress(c->worker);
+        heartbeat(c);
+        c->prev = c->now;
         if (c->rndv_head) { rndv_start(c); work++; }
         if (work) { idle_since = 0; continue; }
         if (atomic_load(&c->stop)) {
