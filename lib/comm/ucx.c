@@ -550,21 +550,57 @@ void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }
  * example on an endpoint that is still wiring up), so flush until every
  * send posted before the call has completed (bounded: a peer that stopped
  * progressing cannot hold us for ever). */
+/* A flush the caller may stop waiting for: freed by the last of the two. */
+typedef struct flush_wait {
+    tr__completion_t c;
+    _Atomic int      refs;
+} flush_wait_t;
+
+static void flush_wait_drop(flush_wait_t *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) == 1) {
+        pthread_mutex_destroy(&f->c.m);
+        pthread_cond_destroy(&f->c.cv);
+        free(f);
+    }
+}
+
+static void flush_wait_done(void *arg, tr_status_t status)
+{
+    tr__completion_done(arg, status);   /* arg is the flush_wait_t, its completion first */
+    flush_wait_drop(arg);
+}
+
 tr_status_t tr__comm_flush(tr__comm_t *c)
 {
     tr_status_t st = TR_OK;
-    for (int round = 0; round < 2000; round++) {
-        tr__completion_t w = TR__COMPLETION_INIT;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;   /* a peer that stopped (or died mid-send) cannot hold us for ever */
+    for (;;) {
+        flush_wait_t *f = calloc(1, sizeof(*f));
         op_t *o = calloc(1, sizeof(*o));
-        if (o == NULL) return TR_ERR_NO_MEMORY;
-        o->type = OP_FLUSH; o->done = tr__completion_done; o->arg = &w;
+        if (f == NULL || o == NULL) { free(f); free(o); return TR_ERR_NO_MEMORY; }
+        pthread_mutex_init(&f->c.m, NULL);
+        pthread_cond_init(&f->c.cv, NULL);
+        atomic_store(&f->refs, 2);
+        o->type = OP_FLUSH; o->done = flush_wait_done; o->arg = f;
         post(c, o);
-        st = tr__completion_wait(&w);
+        int timed_out = 0;
+        pthread_mutex_lock(&f->c.m);
+        while (!f->c.done && !timed_out) timed_out = pthread_cond_timedwait(&f->c.cv, &f->c.m, &deadline) == ETIMEDOUT;
+        if (f->c.done) st = f->c.status;
+        pthread_mutex_unlock(&f->c.m);
+        flush_wait_drop(f);
         if (atomic_load(&c->sends_pending) == 0) return st;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (timed_out || now.tv_sec > deadline.tv_sec ||
+            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) break;
         struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
-    tr__warn("%ld sends still pending after flushing for 2 s", (long)atomic_load(&c->sends_pending));
+    tr__warn("%ld sends still pending after flushing for 5 s", (long)atomic_load(&c->sends_pending));
     return st;
 }
 
