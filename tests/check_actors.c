@@ -149,11 +149,40 @@ static tr_status_t counter_selfcall(tr_task_h t, void *state)
     return tr_task_return_i64(t, 0, st == TR_OK ? 1 : (int64_t)st);
 }
 
+/* The status tr_actor_checkpoint() gave, then whether this is a restart
+ * (10 * restarted + ...: returns status * 10 + was_restarted). */
+static tr_status_t any_ckpt(tr_task_h t, void *state)
+{
+    (void)state;
+    tr_status_t st = tr_actor_checkpoint(t);
+    return tr_task_return_i64(t, 0, (int64_t)st * 10 + tr_actor_was_restarted(t));
+}
+
 static const tr_actor_method_t counter_methods[] = {
     { "incr", counter_incr }, { "get", counter_get },     { "push", counter_push },
     { "log", counter_log },   { "fail", counter_fail },   { "sleep", counter_sleep },
-    { "selfcall", counter_selfcall },
+    { "selfcall", counter_selfcall }, { "ckpt", any_ckpt },
 };
+
+/* ------------------------------------------------------------------ Ckpt */
+
+static tr_status_t ckpt_save(void *state, void **data_p, size_t *size_p)
+{
+    (void)state;
+    *data_p = malloc(1);
+    if (*data_p == NULL) return TR_ERR_NO_MEMORY;
+    *size_p = 1;
+    return TR_OK;
+}
+
+static tr_status_t ckpt_restore(const void *data, size_t size, void **state_p)
+{
+    (void)data; (void)size;
+    *state_p = NULL;
+    return TR_OK;
+}
+
+static const tr_actor_method_t ckpt_methods[] = { { "ckpt", any_ckpt } };
 
 /* ------------------------------------------------------------------ Conc */
 
@@ -212,8 +241,10 @@ static void __attribute__((constructor)) ca_register_classes(void)
                                     .methods = conc_methods, .num_methods = 1 };
     const tr_actor_class_t bad = { .name = "BadInit", .init = bad_init, .fini = bad_fini,
                                    .methods = bad_methods, .num_methods = 1 };
+    const tr_actor_class_t ckpt = { .name = "Ckpt", .init = conc_init, .methods = ckpt_methods, .num_methods = 1,
+                                    .save = ckpt_save, .restore = ckpt_restore };
     if (tr_actor_class_register(&counter) != TR_OK || tr_actor_class_register(&conc) != TR_OK ||
-        tr_actor_class_register(&bad) != TR_OK) {
+        tr_actor_class_register(&bad) != TR_OK || tr_actor_class_register(&ckpt) != TR_OK) {
         fprintf(stderr, "check_actors: registering the test classes failed\n");
         abort();
     }
@@ -779,6 +810,41 @@ START_TEST(test_bad_params)
 END_TEST
 
 /* num_gpus: the "gpus" resource, held for the actor's life. */
+/* Restart options and checkpoints in one rank: nowhere to restart, but the
+ * arguments are checked and a checkpoint of a class with save/restore is
+ * taken. */
+START_TEST(test_restart_params_and_checkpoint)
+{
+    tt_assert_status(tr_actor_checkpoint(NULL), TR_ERR_NOT_INITIALIZED);
+    ck_assert_int_eq(tr_actor_was_restarted(NULL), -1);
+    tt_ok(tr_init(NULL));
+    tr_actor_h a;
+    tr_actor_params_t p = { .field_mask = TR_ACTOR_FIELD_MAX_RESTARTS, .max_restarts = -2 };
+    tt_assert_status(tr_actor_create("Counter", NULL, 0, &p, &a), TR_ERR_INVALID_ARG);
+    p = (tr_actor_params_t){ .field_mask = TR_ACTOR_FIELD_MAX_TASK_RETRIES, .max_task_retries = -2 };
+    tt_assert_status(tr_actor_create("Counter", NULL, 0, &p, &a), TR_ERR_INVALID_ARG);
+    tt_assert_status(tr_actor_checkpoint(NULL), TR_ERR_INVALID_ARG);   /* not inside a method */
+    ck_assert_int_eq(tr_actor_was_restarted(NULL), -1);
+
+    /* a class without save/restore cannot checkpoint */
+    p = (tr_actor_params_t){ .field_mask = TR_ACTOR_FIELD_MAX_RESTARTS | TR_ACTOR_FIELD_MAX_TASK_RETRIES,
+                             .max_restarts = -1, .max_task_retries = 2 };
+    tt_ok(tr_actor_create("Counter", NULL, 0, &p, &a));
+    tr_ref_h r;
+    tt_ok(tr_actor_call(a, "ckpt", NULL, 0, NULL, &r));
+    ck_assert_int_eq(tt_get_i64(r), (int64_t)TR_ERR_INVALID_ARG * 10);
+    tt_ok(tr_ref_release(r));
+    tt_ok(tr_actor_release(a));
+
+    tt_ok(tr_actor_create("Ckpt", NULL, 0, &p, &a));
+    tt_ok(tr_actor_call(a, "ckpt", NULL, 0, NULL, &r));
+    ck_assert_int_eq(tt_get_i64(r), 0);   /* TR_OK, first incarnation */
+    tt_ok(tr_ref_release(r));
+    tt_ok(tr_actor_release(a));
+    tt_ok(tr_finalize());
+}
+END_TEST
+
 START_TEST(test_num_gpus)
 {
     setenv("TASKRAY_RESOURCES", "gpus=1", 1);
@@ -963,6 +1029,7 @@ Suite *tr_suite_actors(void)
     tcase_add_test(tc, test_handle_in_object);
     tcase_add_test(tc, test_self);
     tcase_add_test(tc, test_destructors_at_finalize);
+    tcase_add_test(tc, test_restart_params_and_checkpoint);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -541,6 +541,41 @@ START_TEST(test_refs_nested_large_container)
 }
 END_TEST
 
+/* The failure API in one rank: nothing dies, replicas need other ranks. */
+START_TEST(test_failure_api_single_rank)
+{
+    tr_failure_stats_t fs;
+    tr_ref_h r;
+    ck_assert_int_eq(tr_rank_alive(0), -1);
+    tt_assert_status(tr_failure_stats(&fs), TR_ERR_NOT_INITIALIZED);
+    tt_assert_status(tr_put_replicated("x", 1, 0, &r), TR_ERR_NOT_INITIALIZED);
+    tt_ok(tr_init(NULL));
+    ck_assert_int_eq(tr_rank_alive(0), 1);
+    ck_assert_int_eq(tr_rank_alive(1), -1);
+    ck_assert_int_eq(tr_rank_alive(-1), -1);
+    tt_assert_status(tr_failure_stats(NULL), TR_ERR_INVALID_ARG);
+    tt_ok(tr_failure_stats(&fs));
+    ck_assert_uint_eq(fs.ranks_died, 0);
+    ck_assert_uint_eq(fs.tasks_retried + fs.objects_rebuilt + fs.actors_restarted + fs.calls_retried, 0);
+    ck_assert(fs.detected_at == 0.0);
+    tt_assert_status(tr_put_replicated("x", 1, -1, &r), TR_ERR_INVALID_ARG);
+    tt_assert_status(tr_put_replicated("x", 1, 4, &r), TR_ERR_INVALID_ARG);
+    tt_assert_status(tr_put_replicated("x", 1, 1, &r), TR_ERR_INVALID_ARG);   /* no other rank */
+    tt_assert_status(tr_put_replicated(NULL, 1, 0, &r), TR_ERR_INVALID_ARG);
+    tt_assert_status(tr_put_replicated("x", 1, 0, NULL), TR_ERR_INVALID_ARG);
+    static char big[1 << 20];
+    memset(big, 7, sizeof(big));
+    tt_ok(tr_put_replicated(big, sizeof(big), 0, &r));
+    tr_buf_h b;
+    tt_ok(tr_get(r, 0, &b));
+    ck_assert_uint_eq(tr_buf_size(b), sizeof(big));
+    ck_assert(memcmp(tr_buf_data(b), big, sizeof(big)) == 0);
+    tt_ok(tr_buf_release(b));
+    tt_ok(tr_ref_release(r));
+    tt_ok(tr_finalize());
+}
+END_TEST
+
 START_TEST(test_put_refs_bad_args)
 {
     tt_ok(tr_init(NULL));
@@ -1883,6 +1918,7 @@ Suite *tr_suite_objects(void)
     tcase_add_test(tc, test_refs_freed_with_container);
     tcase_add_test(tc, test_refs_nested_large_container);
     tcase_add_test(tc, test_put_refs_bad_args);
+    tcase_add_test(tc, test_failure_api_single_rank);
     tcase_add_test(tc, test_gc_put_release);
     tcase_add_test(tc, test_gc_view_outlives_ref);
     tcase_add_test(tc, test_task_large_return);
