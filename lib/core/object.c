@@ -522,6 +522,7 @@ tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p)
 {
     tr__rt_t *rt = tr__rt;
     pthread_mutex_lock(&rt->lock);
+again:;
     int rc = wait_locked(&o, 1, 1, timeout_ms);
     if (rc != 0) {
         pthread_mutex_unlock(&rt->lock);
@@ -547,7 +548,14 @@ tr_status_t tr__obj_get(tr__obj_t *o, int64_t timeout_ms, tr_buf_h *buf_p)
     tr__blob_t *b = NULL;
     tr_status_t st = tr__read_stored(owner, id, hint, &b);
     if (st == TR_OK) return make_view(b, keep, buf_p);
-    if (keep) { pthread_mutex_lock(&rt->lock); tr__obj_unref_locked(keep); pthread_mutex_unlock(&rt->lock); }
+    pthread_mutex_lock(&rt->lock);
+    if (keep) tr__obj_unref_locked(keep);
+    if (st == TR_ERR_OBJECT_LOST && (o->state == TR__OBJ_PENDING || o->owner != owner)) {
+        /* its owner died while we read, and it is being made again (or
+         * already was, by a new owner): read that */
+        goto again;
+    }
+    pthread_mutex_unlock(&rt->lock);
     return st;
 }
 
