@@ -32,9 +32,38 @@ tr__obj_t *tr__obj_new(uint64_t id)
 
 int tr__same_node(int a, int b) { return tr__rt->boot.node_of[a] == tr__rt->boot.node_of[b]; }
 
+/* A proxy whose owner died and that this rank now makes itself (the task
+ * that made it runs here again, under the same ids): it becomes the owned
+ * object, so that every handle to it sees the new value.  NULL if none. */
+tr__obj_t *tr__obj_adopt_locked(uint64_t id)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__obj_t *p = tr__hmap_get(&rt->objs, id);
+    if (p == NULL || p->owner == rt->rank || !tr__rank_is_dead(p->owner)) return NULL;
+    p->owner = rt->rank;
+    rt->n_borrowed--;
+    rt->n_owned++;
+    if (p->lineage) { tr__lineage_unref_locked(p->lineage); p->lineage = NULL; }   /* a proxy's, not a maker */
+    if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
+    free(p->irefs);
+    p->irefs = NULL;
+    p->ninner = 0;
+    p->stored = 0;
+    p->holder = -1;
+    p->rebuilding = 0;
+    __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+    p->refcnt++;   /* the caller's, as tr__obj_new() gives */
+    return p;
+}
+
 void tr__obj_publish_locked(tr__obj_t *o)
 {
     if (o->in_table) return;
+    tr__obj_t *old = tr__hmap_get(&tr__rt->objs, o->id);
+    if (old != NULL && old != o) {   /* never shadow another object of that id */
+        tr__warn("object %016" PRIx64 " exists here already; the new one is not indexed", o->id);
+        return;
+    }
     if (tr__hmap_put(&tr__rt->objs, o->id, o) < 0) {
         tr__warn("out of memory indexing object %016" PRIx64 "; peers cannot reach it", o->id);
         return;
@@ -577,8 +606,12 @@ tr_status_t tr__put_obj(tr__blob_t *b, tr__obj_t **inner, int ninner, tr__obj_t 
         tr__blob_unref(b);   /* the store holds it */
         b = NULL;
     }
-    o->is_put = 1;
     pthread_mutex_lock(&rt->lock);
+    if (rt->ndead > 0) {   /* a task running again puts again what a dead rank put */
+        tr__obj_t *p = tr__obj_adopt_locked(id);
+        if (p) { free(o); o = p; }
+    }
+    o->is_put = 1;
     for (int i = 0; i < ninner; i++) { in[i] = inner[i]; inner[i]->refcnt++; }
     o->inner = in;
     o->ninner = ninner;

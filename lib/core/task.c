@@ -598,14 +598,18 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
         goto err;
     }
     for (int i = 0; i < nret; i++) {
-        tr__obj_t *o = tr__obj_new(tr__hash2(s->id, (uint64_t)i + 1));
+        uint64_t rid = tr__hash2(s->id, (uint64_t)i + 1);
+        tr__obj_t *o = rt->ndead > 0 ? tr__obj_adopt_locked(rid) : NULL;   /* made again here */
+        int adopted = o != NULL;
+        if (o == NULL) o = tr__obj_new(rid);
         if (o == NULL || tr__ref_new(o, &refs[i]) != TR_OK) {
-            free(o);
+            if (adopted) o->refcnt--;
+            else free(o);
             pthread_mutex_unlock(&rt->lock);
             goto err;
         }
         nrefs++;
-        o->refcnt = 2;          /* the handle and the producer */
+        o->refcnt++;            /* the handle (from tr__obj_new) and the producer */
         o->producer = s;
         o->holder = -1;
         s->rets[i] = o;
