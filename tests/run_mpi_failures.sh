@@ -26,8 +26,9 @@ launch()
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 TASKRAY_SPILL_DIR=$work/spill
-TASKRAY_HEARTBEAT_MS=100
-export TASKRAY_SPILL_DIR TASKRAY_HEARTBEAT_MS
+TASKRAY_HEARTBEAT_MS=100           # the hang scenario: written off in 3 s
+TASKRAY_HEARTBEAT_TIMEOUT_MS=3000
+export TASKRAY_SPILL_DIR TASKRAY_HEARTBEAT_MS TASKRAY_HEARTBEAT_TIMEOUT_MS
 mkdir -p "$TASKRAY_SPILL_DIR"
 ls /dev/shm 2>/dev/null | grep '^taskray-' | sort > "$work/shm.before" || true
 
@@ -71,6 +72,8 @@ scenario "a worker killed owning nested-task results" 4 ./mpi_failures owner
 scenario "a worker killed hosting an actor" 4 ./mpi_failures actor
 scenario "a worker killed during a cross-node transfer" 4 sh "$here/per_rank_node.sh" ./mpi_failures transfer
 scenario "two workers killed" 5 ./mpi_failures two 2 3
+scenario "a worker killed holding put objects (one with a replica)" 4 ./mpi_failures replica
+scenario "a worker killed holding put objects, a node each" 4 sh "$here/per_rank_node.sh" ./mpi_failures replica
 scenario "a worker that hangs" 4 ./mpi_failures hang
 
 echo "== the driver killed: the job must fail, not hang"
