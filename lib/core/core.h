@@ -277,6 +277,7 @@ typedef struct tr__rt {
     tr__hmap_t      objs;          /* id -> owned or borrowed object that peers may name */
     tr__hmap_t      rpcs;          /* tag -> tr__rpc_t waiting for a reply */
     tr__hmap_t      rebuild_wait;  /* id -> LOCATEs waiting for a rebuild */
+    tr__hmap_t      rpins;         /* hash(rank, id) -> pins a reading rank holds here */
     /* failures (lib/core/failure.c) */
     int             ndead;
     int             driver_dead;   /* TR_MODE_DRIVER and rank 0 died: the job ends */
@@ -378,6 +379,8 @@ void        tr__fetched_locked(tr__obj_t *o, int rank, int ok);
 void        tr__notify_subs_locked(tr__obj_t *o);
 void        tr__rebuild_done_locked(tr__obj_t *o);     /* answer LOCATEs that waited for a rebuild */
 void        tr__objs_rank_died_locked(int rank);
+void        tr__rpins_rank_died_locked(int rank);         /* a dead reader's pins go */
+void        tr__rpins_free(void);
 void        tr__proto_recv(int type, const void *msg, size_t len);
 void        tr__store_evicted(void *arg, uint64_t id, int owner);
 

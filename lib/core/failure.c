@@ -84,6 +84,7 @@ void tr__rank_died(int rank, const char *why)
     tr__rpcs_rank_died_locked(rank);
     tr__tasks_rank_died_locked(rank);
     tr__objs_rank_died_locked(rank);
+    tr__rpins_rank_died_locked(rank);
     tr__actors_rank_died_locked(rank);
     pthread_cond_broadcast(&rt->state_cv);
     pthread_mutex_unlock(&rt->lock);

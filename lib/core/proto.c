@@ -514,6 +514,47 @@ static void recv_add_loc(int src, tr__rbuf_t *r)
 
 /* --------------------------------------------------------- holder side */
 
+/* Pins held here by each reading rank, so that a reader's death releases
+ * them (it never sends its UNPINs): hash(rank, id) -> entry. */
+typedef struct rpin_ent {
+    int      rank, n;
+    uint64_t id;
+} rpin_ent_t;
+
+static void rpin_count_locked(int rank, uint64_t id, int delta)
+{
+    tr__rt_t *rt = tr__rt;
+    uint64_t key = tr__hash2((uint64_t)rank, id);
+    rpin_ent_t *e = tr__hmap_get(&rt->rpins, key);
+    if (e == NULL) {
+        if (delta < 0 || (e = calloc(1, sizeof(*e))) == NULL) return;
+        e->rank = rank; e->id = id;
+        if (tr__hmap_put(&rt->rpins, key, e) < 0) { free(e); return; }
+    }
+    if ((e->n += delta) <= 0) { tr__hmap_del(&rt->rpins, key); free(e); }
+}
+
+void tr__rpins_rank_died_locked(int rank)
+{
+    tr__rt_t *rt = tr__rt;
+    tr__hmap_t *m = &rt->rpins;
+    for (size_t i = 0; m->vals && i <= m->mask; i++) {
+        rpin_ent_t *e = m->vals[i];
+        if (e == NULL || e->rank != rank) continue;
+        for (; e->n > 0; e->n--) tr__store_runpin(&rt->store, e->id);
+        tr__hmap_del(m, m->keys[i]);
+        free(e);
+        i--;   /* the slot may hold a moved entry now */
+    }
+}
+
+void tr__rpins_free(void)
+{
+    tr__hmap_t *m = &tr__rt->rpins;
+    for (size_t i = 0; m->vals && i <= m->mask; i++) free(m->vals[i]);
+    tr__hmap_destroy(m);
+}
+
 static void recv_pin(int src, tr__rbuf_t *r)
 {
     uint64_t tag = tr__rbuf_u64(r), id = tr__rbuf_u64(r);
@@ -521,6 +562,7 @@ static void recv_pin(int src, tr__rbuf_t *r)
     uint64_t off = 0, size = 0;
     tr_status_t st = tr__store_rpin(&tr__rt->store, id, &off, &size);
     pthread_mutex_lock(&tr__rt->lock);
+    if (st == TR_OK) rpin_count_locked(src, id, 1);
     tr__reply_to_locked(src, tag, st, tr__rt->rank, 0, off, size);
     pthread_mutex_unlock(&tr__rt->lock);
 }
@@ -704,6 +746,9 @@ void tr__proto_recv(int type, const void *msg, size_t len)
                 tr__debug("free from rank %d of object %016" PRIx64 " not held here", src, id);
             break;
         case TR__MSG_UNPIN:
+            pthread_mutex_lock(&rt->lock);
+            rpin_count_locked(src, id, -1);
+            pthread_mutex_unlock(&rt->lock);
             if (tr__store_runpin(&rt->store, id) != 0)
                 tr__warn("dropped an unpin from rank %d of object %016" PRIx64 " not pinned here", src, id);
             break;

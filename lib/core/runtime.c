@@ -185,7 +185,8 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->objs, 1024) != 0 ||
-        tr__hmap_init(&rt->rpcs, 64) != 0 || tr__hmap_init(&rt->rebuild_wait, 8) != 0) return TR_ERR_NO_MEMORY;
+        tr__hmap_init(&rt->rpcs, 64) != 0 || tr__hmap_init(&rt->rebuild_wait, 8) != 0 ||
+        tr__hmap_init(&rt->rpins, 64) != 0) return TR_ERR_NO_MEMORY;
     if ((rt->fin_got[0] = calloc((size_t)rt->size, 1)) == NULL ||
         (rt->fin_got[1] = calloc((size_t)rt->size, 1)) == NULL) return TR_ERR_NO_MEMORY;
     if ((st = tr__actors_init()) != TR_OK) return st;
@@ -234,6 +235,7 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__hmap_destroy(&rt->objs);
     tr__hmap_destroy(&rt->rpcs);
     tr__hmap_destroy(&rt->rebuild_wait);
+    if (rt->rpins.vals) tr__rpins_free();
     free(rt->fin_got[0]);
     free(rt->fin_got[1]);
     tr__store_destroy(&rt->store);
