@@ -53,6 +53,8 @@ typedef struct rndv {
 typedef struct peer {
     ucp_ep_h   ep;
     int        failed;
+    int        closed;       /* dead: its endpoint was closed (loop thread) */
+    int        told;         /* dead: it was told so after it spoke again */
     uint64_t   arena_base;
     size_t     arena_size;
     void      *rkey_buf;     /* points into the gathered table */
@@ -86,9 +88,11 @@ struct tr__comm {
     _Atomic uint64_t dropped_dead;  /* messages from dead ranks, not counted as bad */
     _Atomic long    sends_pending;  /* sends posted and not yet completed */
     _Atomic uint8_t *dead;          /* per rank: declared dead by the core */
+    _Atomic int     dead_new;       /* a rank was declared dead: close its endpoint */
     uint64_t        *last_heard;    /* loop thread: when a message last came from each rank */
     uint64_t        hb_ns, hb_timeout_ns, hb_next, now, prev;
-    int             hb_pred;        /* the predecessor watched now */
+    int             hb_pred, hb_succ;   /* the neighbours watched now */
+    uint64_t        deaf_warned;
 };
 
 static tr_status_t ucs_err(ucs_status_t s, const char *what)
@@ -118,7 +122,7 @@ static void ep_error_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
 static ucp_ep_h ep_get(tr__comm_t *c, int r)
 {
     peer_t *p = &c->peers[r];
-    if (p->ep != NULL || p->failed) return p->failed ? NULL : p->ep;
+    if (p->ep != NULL || (p->failed && !p->closed)) return p->ep;
     ucp_ep_params_t ep = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                       UCP_EP_PARAM_FIELD_ERR_HANDLER,
@@ -150,6 +154,47 @@ static ucp_rkey_h rkey_get(tr__comm_t *c, int r, ucp_ep_h ep)
     return p->rkey;
 }
 
+static void op_start(tr__comm_t *c, struct op *o);
+
+/* A DEATH notice naming @r itself, sent even though @r is dead. */
+static void tell_dead(tr__comm_t *c, int r)
+{
+    size_t len = sizeof(tr__wire_hdr_t) + 4;
+    char *m = malloc(len);
+    op_t *o = calloc(1, sizeof(*o));
+    if (m == NULL || o == NULL) { free(m); free(o); return; }
+    tr__wire_hdr_t h = { TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_DEATH, (uint32_t)c->rank, (uint32_t)len, c->boot->job_id };
+    uint32_t who = (uint32_t)r;
+    memcpy(m, &h, sizeof(h));
+    memcpy(m + sizeof(h), &who, 4);
+    o->type = OP_SEND; o->peer = r; o->buf = m; o->len = len; o->force = 1; o->comm = c;
+    atomic_fetch_add(&c->sends_pending, 1);
+    op_start(c, o);
+}
+
+/* Loop thread: close the endpoints of ranks declared dead.  Their pending
+ * sends (a hung rank does not drain its queue) are cancelled, so that they
+ * cannot hold up the transport's queues for the live ranks. */
+static void close_dead(tr__comm_t *c)
+{
+    if (!atomic_exchange(&c->dead_new, 0)) return;
+    for (int r = 0; r < c->size; r++) {
+        peer_t *p = &c->peers[r];
+        if (!atomic_load(&c->dead[r]) || p->closed) continue;
+        p->closed = 1;
+        if (p->rkey) { ucp_rkey_destroy(p->rkey); p->rkey = NULL; }
+        if (p->ep == NULL) continue;
+        ucp_request_param_t prm = { .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = UCP_EP_CLOSE_FLAG_FORCE };
+        void *req = ucp_ep_close_nbx(p->ep, &prm);
+        p->ep = NULL;
+        p->failed = 0;   /* a fresh endpoint may carry one notice later */
+        if (req != NULL && !UCS_PTR_IS_ERR(req)) {
+            while (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_worker_progress(c->worker);
+            ucp_request_free(req);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ receiving */
 
 static void deliver(tr__comm_t *c, const void *data, size_t len)
@@ -164,6 +209,11 @@ static void deliver(tr__comm_t *c, const void *data, size_t len)
     memcpy(&h, data, sizeof(h));
     if (atomic_load(&c->dead[h.src])) {   /* gone for good: a late word is not heard */
         atomic_fetch_add(&c->dropped_dead, 1);
+        if (!c->peers[h.src].told && !atomic_load(&c->closing)) {
+            /* it speaks, so it only hung: it must learn that it is out */
+            c->peers[h.src].told = 1;
+            tell_dead(c, (int)h.src);
+        }
         return;
     }
     c->last_heard[h.src] = c->now;
@@ -410,24 +460,49 @@ static int ring_peer(tr__comm_t *c, int dir)
     return -1;
 }
 
+static void send_heartbeat(tr__comm_t *c, int to)
+{
+    tr__wire_hdr_t *h = malloc(sizeof(*h));
+    op_t *o = calloc(1, sizeof(*o));
+    if (h == NULL || o == NULL) { free(h); free(o); return; }
+    *h = (tr__wire_hdr_t){ TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_HEARTBEAT, (uint32_t)c->rank,
+                           (uint32_t)sizeof(*h), c->boot->job_id };
+    o->type = OP_SEND; o->peer = to; o->buf = h; o->len = sizeof(*h); o->comm = c;
+    atomic_fetch_add(&c->sends_pending, 1);
+    op_start(c, o);
+}
+
+/* Is neighbour @r silent for too long while the other neighbour @other is
+ * heard?  Hearing no one at all says more about this rank (a shared-memory
+ * queue held up by a rank that hung in the middle of writing to it) than
+ * about its neighbours, which the rest of the ring watches too. */
+static void watch(tr__comm_t *c, int r, int other)
+{
+    if (r < 0 || c->now - c->last_heard[r] <= c->hb_timeout_ns) return;
+    if (other >= 0 && other != r && c->now - c->last_heard[other] > c->hb_timeout_ns / 2) {
+        if (c->now - c->deaf_warned > c->hb_timeout_ns) {
+            c->deaf_warned = c->now;
+            tr__warn("no message from ranks %d and %d for %.0f ms: not declaring either dead", r, other,
+                     (double)(c->now - c->last_heard[r]) / 1e6);
+        }
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof(why), "no heartbeat for %.0f ms (TASKRAY_HEARTBEAT_MS)",
+             (double)(c->now - c->last_heard[r]) / 1e6);
+    c->last_heard[r] = c->now;   /* report once per timeout */
+    if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, r, why);
+}
+
 static void heartbeat(tr__comm_t *c)
 {
     if (c->hb_ns == 0 || c->now < c->hb_next || atomic_load(&c->stop)) return;
     c->hb_next = c->now + c->hb_ns;
     int succ = ring_peer(c, 1), pred = ring_peer(c, -1);
-    if (succ >= 0 && !atomic_load(&c->closing)) {
-        tr__wire_hdr_t *h = malloc(sizeof(*h));
-        if (h) {
-            *h = (tr__wire_hdr_t){ TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_HEARTBEAT, (uint32_t)c->rank,
-                                   (uint32_t)sizeof(*h), c->boot->job_id };
-            op_t *o = calloc(1, sizeof(*o));
-            if (o == NULL) free(h);
-            else {
-                o->type = OP_SEND; o->peer = succ; o->buf = h; o->len = sizeof(*h); o->comm = c;
-                atomic_fetch_add(&c->sends_pending, 1);
-                op_start(c, o);
-            }
-        }
+    /* both neighbours in the ring of live ranks hear from us, and we watch both */
+    if (!atomic_load(&c->closing)) {
+        if (succ >= 0) send_heartbeat(c, succ);
+        if (pred >= 0 && pred != succ) send_heartbeat(c, pred);
     }
     if (c->now - c->prev > c->hb_timeout_ns / 4) {
         /* this loop was held up (a slow call, the machine): what it did not
@@ -435,17 +510,16 @@ static void heartbeat(tr__comm_t *c)
         for (int r = 0; r < c->size; r++) c->last_heard[r] = c->now;
         return;
     }
-    if (pred != c->hb_pred) {   /* a new predecessor: give it a full timeout */
+    if (pred != c->hb_pred || succ != c->hb_succ) {   /* new neighbours: give them a full timeout */
+        if (pred >= 0 && pred != c->hb_pred) c->last_heard[pred] = c->now;
+        if (succ >= 0 && succ != c->hb_succ) c->last_heard[succ] = c->now;
         c->hb_pred = pred;
-        if (pred >= 0) c->last_heard[pred] = c->now;
+        c->hb_succ = succ;
         return;
     }
-    if (pred < 0 || atomic_load(&c->closing) || c->now - c->last_heard[pred] <= c->hb_timeout_ns) return;
-    char why[160];
-    snprintf(why, sizeof(why), "no heartbeat for %.0f ms (TASKRAY_HEARTBEAT_MS)",
-             (double)(c->now - c->last_heard[pred]) / 1e6);
-    c->last_heard[pred] = c->now;   /* report once per timeout */
-    if (c->cb.peer_failed) c->cb.peer_failed(c->cb.arg, pred, why);
+    if (atomic_load(&c->closing)) return;
+    watch(c, pred, succ);
+    if (succ != pred && !atomic_load(&c->dead[succ])) watch(c, succ, pred);
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -457,12 +531,14 @@ static void *loop_main(void *arg)
     c->now = tr__now_ns();
     c->hb_next = c->now + c->hb_ns;
     c->hb_pred = ring_peer(c, -1);
+    c->hb_succ = ring_peer(c, 1);
     for (int r = 0; r < c->size; r++) c->last_heard[r] = c->now;
     c->prev = c->now;
     for (;;) {
         /* the heartbeat check follows a progress round, so that what came
          * while this thread was busy is counted first */
         c->now = tr__now_ns();
+        close_dead(c);
         int work = drain(c);
         work += (int)ucp_worker_progress(c->worker);
         heartbeat(c);
@@ -536,6 +612,7 @@ void tr__comm_peer_dead(tr__comm_t *c, int rank)
 {
     if (rank < 0 || rank >= c->size || rank == c->rank) return;
     atomic_store(&c->dead[rank], 1);
+    atomic_store(&c->dead_new, 1);
     if (atomic_load(&c->sleeping)) ucp_worker_signal(c->worker);
 }
 

@@ -39,7 +39,9 @@ tr__obj_t *tr__obj_adopt_locked(uint64_t id)
 {
     tr__rt_t *rt = tr__rt;
     tr__obj_t *p = tr__hmap_get(&rt->objs, id);
-    if (p == NULL || p->owner == rt->rank || !tr__rank_is_dead(p->owner)) return NULL;
+    /* ids are made by tasks: the same id again means a task running again
+     * after the rank that ran it died (even if this rank has not heard yet) */
+    if (p == NULL || p->owner == rt->rank) return NULL;
     p->owner = rt->rank;
     rt->n_borrowed--;
     rt->n_owned++;
@@ -60,9 +62,19 @@ void tr__obj_publish_locked(tr__obj_t *o)
 {
     if (o->in_table) return;
     tr__obj_t *old = tr__hmap_get(&tr__rt->objs, o->id);
-    if (old != NULL && old != o) {   /* never shadow another object of that id */
-        tr__warn("object %016" PRIx64 " exists here already; the new one is not indexed", o->id);
-        return;
+    if (old != NULL && old != o) {
+        if (old->owner == tr__rt->rank && o->owner == tr__rt->rank) {
+            /* a task running again here makes what its first run made here
+             * (the first run's owner died): the new object is the one peers
+             * name from now on; the old one lives on for whoever holds it */
+            tr__hmap_del(&tr__rt->objs, o->id);
+            old->in_table = 0;
+            old->nlocs = 0;   /* its copies are under the same id as the new one's: never FREE them */
+            tr__rt->n_owned--;
+        } else {   /* never shadow another object of that id */
+            tr__warn("object %016" PRIx64 " exists here already; the new one is not indexed", o->id);
+            return;
+        }
     }
     if (tr__hmap_put(&tr__rt->objs, o->id, o) < 0) {
         tr__warn("out of memory indexing object %016" PRIx64 "; peers cannot reach it", o->id);
@@ -607,7 +619,7 @@ tr_status_t tr__put_obj(tr__blob_t *b, tr__obj_t **inner, int ninner, tr__obj_t 
         b = NULL;
     }
     pthread_mutex_lock(&rt->lock);
-    if (rt->ndead > 0) {   /* a task running again puts again what a dead rank put */
+    if (t != NULL) {   /* a task running again puts again what a dead rank put */
         tr__obj_t *p = tr__obj_adopt_locked(id);
         if (p) { free(o); o = p; }
     }

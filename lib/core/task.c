@@ -599,7 +599,7 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
     }
     for (int i = 0; i < nret; i++) {
         uint64_t rid = tr__hash2(s->id, (uint64_t)i + 1);
-        tr__obj_t *o = rt->ndead > 0 ? tr__obj_adopt_locked(rid) : NULL;   /* made again here */
+        tr__obj_t *o = tr__cur_task ? tr__obj_adopt_locked(rid) : NULL;   /* made again here */
         int adopted = o != NULL;
         if (o == NULL) o = tr__obj_new(rid);
         if (o == NULL || tr__ref_new(o, &refs[i]) != TR_OK) {
