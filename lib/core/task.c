@@ -588,6 +588,32 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
 
     pthread_mutex_lock(&rt->lock);
     s->id = tr__next_task_id();
+    tr__spec_t *dup = tr__hmap_get(&rt->specs, s->id);
+    if (dup != NULL && (actor == NULL) == (dup->actor == NULL) && dup->fn == fn && dup->method_id == method_id &&
+        dup->nret == nret) {
+        /* a task running again after its first run's owner died submits
+         * what the first run submitted here, under the same ids: that task
+         * is already under way here, so this is the same work; share it */
+        int ok = 1;
+        for (int i = 0; i < nret && ok; i++) {
+            dup->rets[i]->refcnt++;
+            if (tr__ref_new(dup->rets[i], &refs[i]) != TR_OK) { dup->rets[i]->refcnt--; ok = 0; }
+            else nrefs++;
+        }
+        if (ok) {
+            spec_free(s);
+            pthread_mutex_unlock(&rt->lock);
+            memcpy(refs_p, refs, sizeof(tr_ref_h) * (size_t)nret);
+            return TR_OK;
+        }
+        for (int i = 0; i < nrefs; i++) {
+            tr__obj_t *o = tr__handle_free((uint64_t)(uintptr_t)refs[i], TR__HANDLE_REF);
+            if (o) tr__obj_unref_locked(o);
+        }
+        spec_free(s);
+        pthread_mutex_unlock(&rt->lock);
+        return TR_ERR_NO_MEMORY;
+    }
     const char *why;
     int feasible = actor != NULL;
     for (int r = 0; r < rt->size && !feasible; r++) feasible = tr__req_fits(&rt->sched.totals[r], &req, &why);
@@ -1047,8 +1073,12 @@ void tr__recv_result(const void *msg, size_t len)
              (outcome == OUT_OK && n != s->nret)) {
         if (s && s->attempt != (int)attempt && rt->ndead > 0)   /* a run that was written off */
             tr__debug("dropped a result from rank %u of an earlier attempt", h.src);
+        else if (s == NULL)
+            tr__warn("dropped a result from rank %u for task %016" PRIx64 ", which this rank does not run (stale or forged)", h.src, id);
         else
-            tr__warn("dropped a result from rank %u for a task it does not run (stale or forged)", h.src);
+            tr__warn("dropped a result from rank %u for task '%s' (attempt %u; this rank has attempt %d %s on rank %d)",
+                     h.src, spec_name(s), attempt, s->attempt,
+                     s->state == TR__SPEC_QUEUED ? "queued" : s->state == TR__SPEC_WAITING ? "waiting" : "done", s->target);
     }
     else {
         for (int i = 0; i < n; i++) take_irefs_locked(&vals[i], irefs[i], nirefs[i]);
