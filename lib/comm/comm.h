@@ -17,6 +17,9 @@ typedef struct tr__comm_cb {
     /* a peer's endpoint failed, or it missed its heartbeats (loop thread);
      * @why says how it was noticed */
     void (*peer_failed)(void *arg, int rank, const char *why);
+    /* this rank has heard no one for long: its receive queue is blocked
+     * (loop thread) */
+    void (*deaf)(void *arg, const char *why);
     void *arg;
 } tr__comm_cb_t;
 

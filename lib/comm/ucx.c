@@ -480,6 +480,18 @@ static void watch(tr__comm_t *c, int r, int other)
 {
     if (r < 0 || c->now - c->last_heard[r] <= c->hb_timeout_ns) return;
     if (other >= 0 && other != r && c->now - c->last_heard[other] > c->hb_timeout_ns / 2) {
+        uint64_t quiet = c->now - (c->last_heard[r] > c->last_heard[other] ? c->last_heard[r] : c->last_heard[other]);
+        if (quiet > 3 * c->hb_timeout_ns && c->cb.deaf) {
+            /* three timeouts without a word from either side while both
+             * are alive to the rest of the job: this rank's own queue is
+             * blocked (UCX's shared-memory queue keeps a slot that a rank
+             * killed while writing it never filled) */
+            char why[200];
+            snprintf(why, sizeof(why), "no message from ranks %d and %d, nor anyone, for %.0f ms", r, other,
+                     (double)quiet / 1e6);
+            c->cb.deaf(c->cb.arg, why);
+            return;
+        }
         if (c->now - c->deaf_warned > c->hb_timeout_ns) {
             c->deaf_warned = c->now;
             tr__warn("no message from ranks %d and %d for %.0f ms: not declaring either dead", r, other,

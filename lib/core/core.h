@@ -387,6 +387,9 @@ void        tr__store_evicted(void *arg, uint64_t id, int owner);
 /* failure.c */
 void        tr__rank_died(int rank, const char *why);     /* loop thread; takes rt->lock */
 void        tr__failure_recv(int type, const void *msg, size_t len);
+/* This rank can no longer receive: it leaves the job (a worker: its work
+ * is recovered like a death's; the driver: the job ends).  Does not return. */
+void        tr__deaf(const char *why);
 /* The shutdown barrier over the transport: every live rank reaches @phase.
  * Returns 1 when no rank (here or in any FIN) has seen a death. */
 int         tr__fin_barrier(int phase);

@@ -90,6 +90,19 @@ void tr__rank_died(int rank, const char *why)
     pthread_mutex_unlock(&rt->lock);
 }
 
+void tr__deaf(const char *why)
+{
+    tr__rt_t *rt = tr__rt;
+    if (rt->rank == 0 && rt->mode == TR_MODE_DRIVER)
+        tr__error("the driver can no longer receive messages (%s): a rank that died while writing to its "
+                  "shared-memory queue blocked it; the job cannot go on", why);
+    else
+        tr__error("this rank can no longer receive messages (%s): a rank that died while writing to its "
+                  "shared-memory queue blocked it; it leaves the job, and its work is recovered elsewhere", why);
+    tr__store_abandon(&rt->store);
+    _exit(71);
+}
+
 /* ------------------------------------------------------ shutdown barrier */
 
 static void send_fin_locked(int phase)

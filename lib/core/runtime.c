@@ -58,6 +58,12 @@ static void on_peer_failed(void *arg, int rank, const char *why)
     tr__rank_died(rank, why);
 }
 
+static void on_deaf(void *arg, const char *why)
+{
+    (void)arg;
+    tr__deaf(why);
+}
+
 /* This rank's share of the node's object-store cap: TASKRAY_OBJECT_STORE_BYTES
  * (default 30 % of physical memory) split among the node's ranks, never
  * more than 90 % of what /dev/shm has free. */
@@ -198,7 +204,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
      * up from here on (tr_init() resets the state if the transport fails). */
     atomic_store(&tr__state, 1);
     if (rt->size > 1) {
-        tr__comm_cb_t cb = { on_recv, on_peer_failed, rt };
+        tr__comm_cb_t cb = { on_recv, on_peer_failed, on_deaf, rt };
         uint64_t hb = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_MS", 500, 0, 3600000);
         uint64_t hb_to = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_TIMEOUT_MS", (long long)hb * 20, hb, 36000000);
         if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to,
