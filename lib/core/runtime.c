@@ -205,7 +205,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     atomic_store(&tr__state, 1);
     if (rt->size > 1) {
         tr__comm_cb_t cb = { on_recv, on_peer_failed, on_deaf, rt };
-        uint64_t hb = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_MS", 500, 0, 3600000);
+        uint64_t hb = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_MS", 1000, 0, 3600000);
         uint64_t hb_to = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_TIMEOUT_MS", (long long)hb * 20, hb, 36000000);
         if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to,
                                   &cb, &rt->comm)) != TR_OK) return st;
