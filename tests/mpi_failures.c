@@ -23,6 +23,8 @@
  *   hang        the victim stops (SIGSTOP): the heartbeat writes it off;
  *               woken up later, it leaves the job (status 70)
  *   driver      the driver (rank 0) dies: the job ends, not hangs
+ *   boot        the victim dies before tr_init: start-up fails within the
+ *               watchdog's time (TASKRAY_BOOTSTRAP_TIMEOUT), not hangs
  *
  * Every rank calls tr_init() (TR_MODE_DRIVER); rank 0 runs the scenario and
  * exits 0 when every result matches; the others serve from tr_finalize().
@@ -581,6 +583,12 @@ int main(int argc, char **argv)
     setenv("TASKRAY_RESOURCES", res, 1);
     for (int r = 0; r < g_size; r++) snprintf(g_pin[r], sizeof(g_pin[r]), "pin%d=1", r);
 
+    if (strcmp(sc, "boot") == 0 && g_rank == v1) {
+        /* dies during start-up: the others' tr_init must give up within
+         * TASKRAY_BOOTSTRAP_TIMEOUT, not hang */
+        fprintf(stderr, "mpi_failures: rank %d kills itself (SIGKILL) before tr_init\n", g_rank);
+        raise(SIGKILL);
+    }
     tr_function_register("die", fn_die);
     tr_function_register("sq", fn_sq);
     tr_function_register("hang", fn_hang);

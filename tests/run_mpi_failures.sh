@@ -83,4 +83,15 @@ cat "$work/out"
 [ "$rc" -ne 0 ] || tr_fail "the driver was killed but the job exited with status 0"
 grep -q "the driver (rank 0) died" "$work/out" || tr_fail "no rank said that the driver died"
 leftovers "the driver killed"
+echo "== a worker killed during start-up: the job must fail within the watchdog's time"
+rc=0
+start=$(date +%s)
+TASKRAY_BOOTSTRAP_TIMEOUT=5 launch 4 ./mpi_failures boot > "$work/out" 2>&1 || rc=$?
+took=$(( $(date +%s) - start ))
+cat "$work/out"
+[ "$rc" -ne 0 ] || tr_fail "a rank died during start-up but the job exited with status 0"
+[ "$took" -lt 60 ] || tr_fail "start-up took $took s to give up after a rank died (watchdog: 5 s)"
+grep -q "did not complete within" "$work/out" || tr_fail "no rank reported the start-up timeout"
+leftovers "a worker killed during start-up"
+
 echo "run_mpi_failures: all scenarios passed"

@@ -164,7 +164,17 @@ static struct {
     int             running, done;
     const char     *what;
     int64_t         seconds;
-} wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0 };
+    void          (*cleanup)(void *);
+    void           *cleanup_arg;
+} wd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, NULL, NULL };
+
+void tr__watchdog_cleanup(void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&wd.lock);
+    wd.cleanup = fn;
+    wd.cleanup_arg = arg;
+    pthread_mutex_unlock(&wd.lock);
+}
 
 static void *watchdog_main(void *arg)
 {
@@ -175,8 +185,11 @@ static void *watchdog_main(void *arg)
     int rc = 0;
     while (!wd.done && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
     int fire = !wd.done;
+    void (*cleanup)(void *) = wd.cleanup;
+    void *cleanup_arg = wd.cleanup_arg;
     pthread_mutex_unlock(&wd.lock);
     if (fire) {
+        if (cleanup) cleanup(cleanup_arg);   /* no shared memory left behind */
         char host[128] = "?";
         gethostname(host, sizeof(host) - 1);
         fprintf(stderr,

@@ -35,5 +35,8 @@ void        tr__boot_finalize(tr__boot_t *b, int clean);
  * (TASKRAY_BOOTSTRAP_TIMEOUT seconds), print @what and exit the process. */
 void tr__watchdog_start(const char *what);
 void tr__watchdog_stop(void);
+/* What the watchdog runs before it exits (remove files and shared memory);
+ * NULL for nothing. */
+void tr__watchdog_cleanup(void (*fn)(void *), void *arg);
 
 #endif

@@ -58,6 +58,11 @@ static void on_peer_failed(void *arg, int rank, const char *why)
     tr__rank_died(rank, why);
 }
 
+static void abandon_store(void *store)
+{
+    tr__store_abandon(store);
+}
+
 static void on_deaf(void *arg, const char *why)
 {
     (void)arg;
@@ -185,6 +190,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((st = tr__store_init(&rt->store, rt->boot.job_id, rt->rank, store_bytes(&rt->boot),
                              getenv("TASKRAY_SPILL_DIR"), encrypt)) != TR_OK) return st;
     rt->store.evicted = tr__store_evicted;
+    tr__watchdog_cleanup(abandon_store, &rt->store);
     if (tr__topo_bind_area(&rt->topo, rt->store.arena.base, rt->store.arena.size) == 0)
         tr__debug("object store bound to the NUMA node(s) of this rank's cores");
     simulated_nodes(rt);
@@ -279,6 +285,7 @@ tr_status_t tr_init(const tr_init_params_t *params)
     tr__watchdog_start("taskray start-up (tr_init)");
     tr_status_t st = runtime_start(rt, params);
     tr__watchdog_stop();
+    tr__watchdog_cleanup(NULL, NULL);
     if (st != TR_OK) {
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", tr_last_error());
