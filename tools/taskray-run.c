@@ -88,13 +88,16 @@ static void tr_run_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 static void tr_run_err(const char *fmt, ...)
 {
+    /* one write: the ranks' output shares the terminal or the log */
+    char line[1024];
     va_list ap;
-
-    fputs("taskray-run: ", stderr);
+    int n = snprintf(line, sizeof(line), "taskray-run: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    size_t len = strlen(line);
+    line[len++] = '\n';
+    fwrite(line, 1, len, stderr);
 }
 
 static void *tr_run_xalloc(size_t size)
