@@ -782,9 +782,8 @@ static void restarted_locked(tr__obj_t *o, int rank, int max_task_retries, const
     size_t keep = 0;
     for (size_t k = 0; k < n; k++) {
         tr__spec_t *s = sent[k];
-        if (max_task_retries < 0 || s->attempt < max_task_retries) {
+        if ((max_task_retries < 0 || s->attempt < max_task_retries) && tr__spec_rewait_locked(s) == 0) {
             s->attempt++;
-            s->state = TR__SPEC_WAITING;
             rt->fstats.calls_retried++;
             sent[keep++] = s;
             continue;

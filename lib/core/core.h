@@ -425,6 +425,9 @@ struct tr_task *tr__task_new(uint64_t id, const tr__fn_t *fn, int owner, int att
 int         tr__spec_args_failed_locked(tr__spec_t *s);   /* 1: failed it (an argument failed) */
 void        tr__spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *msg);
 void        tr__spec_sent_locked(tr__spec_t *s, int target);  /* dispatched: now QUEUED there */
+/* Sent again: WAITING, and waits for arguments that are pending again
+ * (being rebuilt).  -1 when out of memory. */
+int         tr__spec_rewait_locked(tr__spec_t *s);
 
 /* actor.c */
 typedef struct tr__actor tr__actor_t;

@@ -236,6 +236,8 @@ void tr__spec_fail_locked(tr__spec_t *s, tr_status_t err, int rank, const char *
 }
 
 static void dispatch_locked(tr__spec_t *s);
+static void redispatch_locked(tr__spec_t *s);
+static int add_dep_locked(tr__obj_t *o, tr__spec_t *s);
 
 static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const char *msg, tr__val_t *vals)
 {
@@ -272,8 +274,7 @@ static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const 
                      exec_rank, s->attempt, msg ? msg : "");
             s->attempt++;
             s->gen++;   /* a different run: its children get new ids */
-            s->state = TR__SPEC_WAITING;
-            dispatch_locked(s);
+            redispatch_locked(s);
             return;
         }
         snprintf(buf, sizeof(buf), "task '%s' failed on rank %d after %d attempt%s: %s", spec_name(s),
@@ -446,6 +447,26 @@ static void dispatch_locked(tr__spec_t *s)
     rt->sched.load[target]++;
     if (target == rt->rank) run_here(s);
     else send_task(s, target);
+}
+
+/* A spec that runs again (its rank died, or it asked to): an argument may
+ * be pending again (being rebuilt, or its owner died and it is made
+ * again); wait for those, then dispatch. */
+int tr__spec_rewait_locked(tr__spec_t *s)
+{
+    s->state = TR__SPEC_WAITING;
+    for (int i = 0; i < s->nargs; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        if (o == NULL || s->args[i].borrow || o->state != TR__OBJ_PENDING) continue;
+        if (add_dep_locked(o, s) != 0) return -1;
+    }
+    return 0;
+}
+
+static void redispatch_locked(tr__spec_t *s)
+{
+    if (tr__spec_rewait_locked(s) != 0) { tr__spec_fail_locked(s, TR_ERR_NO_MEMORY, tr__rt->rank, "out of memory"); return; }
+    if (s->unresolved == 0) dispatch_locked(s);
 }
 
 void tr__spec_dep_ready_locked(tr__spec_t *s)
@@ -1132,9 +1153,8 @@ void tr__tasks_rank_died_locked(int rank)
         if (s->max_retries < 0 || s->attempt < s->max_retries) {
             tr__info("task '%s' was on rank %d, which died: running it again (attempt %d)", spec_name(s), rank, s->attempt + 2);
             s->attempt++;
-            s->state = TR__SPEC_WAITING;
             rt->fstats.tasks_retried++;
-            dispatch_locked(s);
+            redispatch_locked(s);
             continue;
         }
         char buf[512];
@@ -1163,6 +1183,12 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
     tr__rt_t *rt = tr__rt;
     if (L->rerun) return 1;
     if (L->lineage_evicted) return 0;
+    if (tr__hmap_get(&rt->specs, L->id) != NULL) {
+        /* the task that made it is already running again here (its parent
+         * ran again): two specs cannot share an id */
+        tr__set_error("object %016" PRIx64 " cannot be rebuilt while the task that makes it runs again", for_id);
+        return 0;
+    }
     tr__spec_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return 0;
     s->from = L;   /* L stays while it runs again, even when its returns let go of it */
