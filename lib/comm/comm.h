@@ -34,9 +34,6 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
 /* Queue a message (malloc'd; the transport frees it) to rank @dst; to this
  * rank itself it is received by its own loop, in order with the others. */
 void        tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len);
-/* The same to a rank declared dead (that it is: a hung rank that wakes up
- * must learn it is out of the job). */
-void        tr__comm_send_dead(tr__comm_t *c, int dst, void *msg, size_t len);
 /* Read @len bytes at offset @off of rank @holder's arena into @dst; @done
  * runs on the loop thread. */
 void        tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len,

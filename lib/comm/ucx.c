@@ -601,14 +601,6 @@ void tr__comm_send(tr__comm_t *c, int dst, void *msg, size_t len)
     post(c, o);
 }
 
-void tr__comm_send_dead(tr__comm_t *c, int dst, void *msg, size_t len)
-{
-    op_t *o = calloc(1, sizeof(*o));
-    if (o == NULL) { free(msg); return; }
-    o->type = OP_SEND; o->peer = dst; o->buf = msg; o->len = len; o->force = 1;
-    post(c, o);
-}
-
 void tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len,
                   tr__comm_done_fn done, void *arg)
 {

@@ -72,14 +72,6 @@ void tr__rank_died(int rank, const char *why)
         tr__warn("rank %d died (%s); recovering its work", rank, why);
     }
     tell_others_locked(rank);
-    if (rt->comm) {   /* if it only hung, it must not come back */
-        tr__wbuf_t w;
-        size_t len;
-        tr__wbuf_init(&w, 4);
-        tr__wbuf_u32(&w, (uint32_t)rank);
-        void *m = tr__wbuf_finish(&w, TR__MSG_DEATH, (uint32_t)rt->rank, rt->boot.job_id, &len);
-        if (m) tr__comm_send_dead(rt->comm, rank, m, len);
-    }
     tr__store_reap(&rt->store, rank);   /* its shared memory and spill files, if on this host */
     tr__rpcs_rank_died_locked(rank);
     tr__tasks_rank_died_locked(rank);
