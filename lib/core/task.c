@@ -947,7 +947,7 @@ void tr__decode_args(tr__rbuf_t *r, struct tr_task *t, size_t len)
             if (a->kind == TR__VAL_REF) {
                 a->size = (size_t)tr__rbuf_u64(r);
                 a->hint = (int)tr__rbuf_u32(r);
-                if (a->hint < 0 || a->hint >= tr__rt->size) r->bad = true;
+                if (a->hint < -1 || a->hint >= tr__rt->size) r->bad = true;   /* -1: no copy known, ask the owner */
             }
             if (a->owner < 0 || a->owner >= tr__rt->size) r->bad = true;
         } else {
