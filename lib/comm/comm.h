@@ -48,7 +48,6 @@ void        tr__comm_destroy(tr__comm_t *c);
 /* @rank died: its messages are dropped from now on, sends to it are
  * discarded and reads from it fail (any thread; idempotent). */
 void        tr__comm_peer_dead(tr__comm_t *c, int rank);
-int         tr__comm_is_dead(const tr__comm_t *c, int rank);
 /* Counters for the finalize summary and the drop-and-count checks. */
 uint64_t    tr__comm_dropped(const tr__comm_t *c);
 

@@ -156,20 +156,27 @@ static ucp_rkey_h rkey_get(tr__comm_t *c, int r, ucp_ep_h ep)
 
 static void op_start(tr__comm_t *c, struct op *o);
 
-/* A DEATH notice naming @r itself, sent even though @r is dead. */
-static void tell_dead(tr__comm_t *c, int r)
+/* Loop thread: a small message of the transport's own (a header and up to
+ * 4 bytes), started at once; @force: even to a rank declared dead. */
+static void send_own(tr__comm_t *c, int to, uint16_t type, const uint32_t *word, int force)
 {
-    size_t len = sizeof(tr__wire_hdr_t) + 4;
+    size_t len = sizeof(tr__wire_hdr_t) + (word ? 4 : 0);
     char *m = malloc(len);
     op_t *o = calloc(1, sizeof(*o));
     if (m == NULL || o == NULL) { free(m); free(o); return; }
-    tr__wire_hdr_t h = { TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_DEATH, (uint32_t)c->rank, (uint32_t)len, c->boot->job_id };
-    uint32_t who = (uint32_t)r;
+    tr__wire_hdr_t h = { TR__WIRE_MAGIC, TR__WIRE_VERSION, type, (uint32_t)c->rank, (uint32_t)len, c->boot->job_id };
     memcpy(m, &h, sizeof(h));
-    memcpy(m + sizeof(h), &who, 4);
-    o->type = OP_SEND; o->peer = r; o->buf = m; o->len = len; o->force = 1; o->comm = c;
+    if (word) memcpy(m + sizeof(h), word, 4);
+    o->type = OP_SEND; o->peer = to; o->buf = m; o->len = len; o->force = force; o->comm = c;
     atomic_fetch_add(&c->sends_pending, 1);
     op_start(c, o);
+}
+
+/* A DEATH notice naming @r itself, sent even though @r is dead. */
+static void tell_dead(tr__comm_t *c, int r)
+{
+    uint32_t who = (uint32_t)r;
+    send_own(c, r, TR__MSG_DEATH, &who, 1);
 }
 
 /* Loop thread: close the endpoints of ranks declared dead.  Their pending
@@ -462,14 +469,7 @@ static int ring_peer(tr__comm_t *c, int dir)
 
 static void send_heartbeat(tr__comm_t *c, int to)
 {
-    tr__wire_hdr_t *h = malloc(sizeof(*h));
-    op_t *o = calloc(1, sizeof(*o));
-    if (h == NULL || o == NULL) { free(h); free(o); return; }
-    *h = (tr__wire_hdr_t){ TR__WIRE_MAGIC, TR__WIRE_VERSION, TR__MSG_HEARTBEAT, (uint32_t)c->rank,
-                           (uint32_t)sizeof(*h), c->boot->job_id };
-    o->type = OP_SEND; o->peer = to; o->buf = h; o->len = sizeof(*h); o->comm = c;
-    atomic_fetch_add(&c->sends_pending, 1);
-    op_start(c, o);
+    send_own(c, to, TR__MSG_HEARTBEAT, NULL, 0);
 }
 
 /* Is neighbour @r silent for too long while the other neighbour @other is
@@ -620,11 +620,6 @@ void tr__comm_peer_dead(tr__comm_t *c, int rank)
     atomic_store(&c->dead[rank], 1);
     atomic_store(&c->dead_new, 1);
     if (atomic_load(&c->sleeping)) ucp_worker_signal(c->worker);
-}
-
-int tr__comm_is_dead(const tr__comm_t *c, int rank)
-{
-    return rank >= 0 && rank < c->size && atomic_load(&((tr__comm_t *)c)->dead[rank]);
 }
 
 void tr__comm_closing(tr__comm_t *c) { atomic_store(&c->closing, 1); }

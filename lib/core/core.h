@@ -316,6 +316,9 @@ tr__obj_t  *tr__obj_new(uint64_t id);                      /* refcnt 1, owned; n
 void        tr__obj_unref_locked(tr__obj_t *o);
 void        tr__obj_publish_locked(tr__obj_t *o);          /* into rt->objs */
 tr__obj_t  *tr__obj_adopt_locked(uint64_t id);             /* an orphaned proxy becomes ours (refcnt +1) */
+/* Forget @o's value (and the refs it contains): pending again, to be made
+ * again (@rebuilding: LOCATEs, or a proxy's re-pointing, wait for it). */
+void        tr__obj_unmake_locked(tr__obj_t *o, int rebuilding);
 void        tr__obj_set_ready_locked(tr__obj_t *o, tr__blob_t *blob, int holder, size_t size);
 void        tr__obj_set_failed_locked(tr__obj_t *o, tr_status_t err, int rank, const char *msg);
 tr_status_t tr__ref_new(tr__obj_t *o, tr_ref_h *ref_p);    /* takes one of o's counts */

@@ -46,16 +46,25 @@ tr__obj_t *tr__obj_adopt_locked(uint64_t id)
     rt->n_borrowed--;
     rt->n_owned++;
     if (p->lineage) { tr__lineage_unref_locked(p->lineage); p->lineage = NULL; }   /* a proxy's, not a maker */
-    if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
-    free(p->irefs);
-    p->irefs = NULL;
-    p->ninner = 0;
-    p->stored = 0;
-    p->holder = -1;
-    p->rebuilding = 0;
-    __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+    tr__obj_unmake_locked(p, 0);
     p->refcnt++;   /* the caller's, as tr__obj_new() gives */
     return p;
+}
+
+void tr__obj_unmake_locked(tr__obj_t *o, int rebuilding)
+{
+    if (o->blob) { tr__blob_unref(o->blob); o->blob = NULL; }
+    for (int k = 0; o->inner && k < o->ninner; k++) tr__obj_unref_locked(o->inner[k]);
+    free(o->inner);
+    o->inner = NULL;
+    free(o->irefs);
+    o->irefs = NULL;
+    o->ninner = 0;
+    o->stored = 0;
+    o->nlocs = 0;
+    o->holder = -1;
+    o->rebuilding = (uint8_t)rebuilding;
+    __atomic_store_n(&o->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
 }
 
 void tr__obj_publish_locked(tr__obj_t *o)
@@ -364,6 +373,22 @@ static tr_status_t pin_at(int holder, uint64_t id, uint64_t *off_p, uint64_t *si
     return st;
 }
 
+/* The bytes a same-node @holder pinned for us (pin_at), read in place;
+ * unpinned again when they cannot be mapped. */
+static tr_status_t pinned_view(int holder, uint64_t id, uint64_t off, uint64_t size, tr__blob_t **b_p)
+{
+    const char *base = tr__peer_arena(holder);
+    tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)holder) : NULL;
+    if (b == NULL) {
+        tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
+        tr__set_error("cannot map rank %d's object store", holder);
+        return base ? TR_ERR_NO_MEMORY : TR_ERR_OBJECT_LOST;
+    }
+    b->off = id;   /* for the unpin */
+    *b_p = b;
+    return TR_OK;
+}
+
 static void report_fetch(int owner, uint64_t id, int ok)
 {
     tr__rt_t *rt = tr__rt;
@@ -499,13 +524,8 @@ static tr_status_t read_replica(int owner, uint64_t id, tr__blob_t **b_p)
         }
         if (tr__same_node(r, rt->rank)) {
             uint64_t off, size;
-            if (pin_at(r, id, &off, &size) != TR_OK) continue;
-            const char *base = tr__peer_arena(r);
-            tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)r) : NULL;
-            if (b == NULL) { tr__send_ids(r, TR__MSG_UNPIN, &id, 1); continue; }
-            b->off = id;
-            *b_p = b;
-            return TR_OK;
+            if (pin_at(r, id, &off, &size) == TR_OK && pinned_view(r, id, off, size, b_p) == TR_OK) return TR_OK;
+            continue;
         }
         if (fetch_copy(owner, r, id, 0) == TR_OK && tr__store_pin(&rt->store, id, b_p) == TR_OK) return TR_OK;
     }
@@ -540,16 +560,7 @@ tr_status_t tr__read_stored(int owner, uint64_t id, int hint, tr__blob_t **b_p)
             st = pin_at(holder, id, &off, &size);
             if (st == TR_ERR_OBJECT_LOST || st == TR_ERR_WORKER_DIED) { bad = holder; continue; }   /* evicted or died meanwhile */
             if (st != TR_OK) return st;
-            const char *base = tr__peer_arena(holder);
-            tr__blob_t *b = base ? tr__blob_ext(base + off, (size_t)size, release_rpin, (void *)(intptr_t)holder) : NULL;
-            if (b == NULL) {
-                tr__send_ids(holder, TR__MSG_UNPIN, &id, 1);
-                tr__set_error("cannot map rank %d's object store", holder);
-                return base ? TR_ERR_NO_MEMORY : TR_ERR_OBJECT_LOST;
-            }
-            b->off = id;   /* for the unpin */
-            *b_p = b;
-            return TR_OK;
+            return pinned_view(holder, id, off, size, b_p);
         }
         st = fetch_copy(owner, holder, id, 0);
         if (st == TR_ERR_OBJECT_LOST || st == TR_ERR_WORKER_DIED || st == TR_ERR_TRANSPORT) { bad = holder; continue; }

@@ -615,17 +615,7 @@ static void orphans_locked(int rank, tr__obj_t **all, size_t n)
         }
         if (nk == 0) continue;
         if (tr__rebuild_locked(c)) {
-            for (int i = 0; i < nk; i++) {
-                tr__obj_t *p = kids[i];
-                if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
-                free(p->irefs);
-                p->irefs = NULL;
-                p->ninner = 0;
-                p->stored = 0;
-                p->holder = -1;
-                p->rebuilding = 1;   /* a proxy waiting to be re-pointed (take_irefs) */
-                __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
-            }
+            for (int i = 0; i < nk; i++) tr__obj_unmake_locked(kids[i], 1);   /* re-pointed by take_irefs */
             tr__info("%d object%s lost their owner, rank %d: running the task that returned them again",
                      nk, nk > 1 ? "s" : "", rank);
         }
@@ -638,14 +628,7 @@ static void orphans_locked(int rank, tr__obj_t **all, size_t n)
         tr__obj_t *p = all[k];
         if (p->owner != rank || p->rebuilding || p->lineage == NULL || (p->state == TR__OBJ_READY && !p->stored)) continue;
         if (!tr__rerun_locked(p->lineage, p->id)) continue;
-        if (p->blob) { tr__blob_unref(p->blob); p->blob = NULL; }
-        free(p->irefs);
-        p->irefs = NULL;
-        p->ninner = 0;
-        p->stored = 0;
-        p->holder = -1;
-        p->rebuilding = 1;
-        __atomic_store_n(&p->state, TR__OBJ_PENDING, __ATOMIC_RELEASE);
+        tr__obj_unmake_locked(p, 1);
         tr__info("object %016" PRIx64 " lost its owner, rank %d: running the task that returned it again", p->id, rank);
     }
 }

@@ -609,7 +609,9 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
 
     pthread_mutex_lock(&rt->lock);
     s->id = tr__next_task_id();
-    tr__spec_t *dup = tr__hmap_get(&rt->specs, s->id);
+    /* only a task's children can be submitted twice (its re-run); a
+     * driver's top-level ids are new each time: no look-up for them */
+    tr__spec_t *dup = tr__cur_task ? tr__hmap_get(&rt->specs, s->id) : NULL;
     if (dup != NULL && (actor == NULL) == (dup->actor == NULL) && dup->fn == fn && dup->method_id == method_id &&
         dup->nret == nret) {
         /* a task running again after its first run's owner died submits
@@ -1233,19 +1235,10 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
         if (r && r->owner == rt->rank && r->lineage == L && r->state != TR__OBJ_PENDING) {
             /* made again: pending until the new run answers */
             r->refcnt++;
-            if (r->blob) { tr__blob_unref(r->blob); r->blob = NULL; }
-            for (int k = 0; k < r->ninner; k++) if (r->inner) tr__obj_unref_locked(r->inner[k]);
-            free(r->inner); r->inner = NULL;
-            free(r->irefs); r->irefs = NULL;
-            r->ninner = 0;
-            r->stored = 0;
-            r->nlocs = 0;
-            r->holder = -1;
+            tr__obj_unmake_locked(r, 1);
             r->lineage = NULL;
             tr__lineage_unref_locked(L);
             r->producer = s;
-            r->rebuilding = 1;
-            r->state = TR__OBJ_PENDING;
             s->rets[i] = r;
         } else {
             /* a sibling nobody needs again: made and dropped */
