@@ -215,8 +215,24 @@ enum {
     TR_TASK_FIELD_MAX_RETRIES = 1u << 1,
     TR_TASK_FIELD_NUM_CPUS    = 1u << 2,
     TR_TASK_FIELD_RESOURCES   = 1u << 3,
-    TR_TASK_FIELD_NAME        = 1u << 4
+    TR_TASK_FIELD_NAME        = 1u << 4,
+    TR_TASK_FIELD_NUM_GPUS    = 1u << 5,
+    TR_TASK_FIELD_MEMORY      = 1u << 6,
+    TR_TASK_FIELD_STRATEGY    = 1u << 7,
+    TR_TASK_FIELD_RANK        = 1u << 8,
+    TR_TASK_FIELD_NODE        = 1u << 9,
+    TR_TASK_FIELD_PLACEMENT_GROUP = 1u << 10
 };
+
+/** Where the owner places a task or an actor (see taskray(7), PLACEMENT). */
+typedef enum {
+    TR_STRATEGY_DEFAULT = 0, /* locality (the node, then the rank, holding the most argument
+                                bytes) unless it is overloaded, then the least-loaded rank */
+    TR_STRATEGY_SPREAD  = 1  /* round-robin over the nodes, then their ranks */
+} tr_strategy_t;
+
+typedef struct tr_pg *tr_pg_h;   /* a placement group */
+#define TR_PG_NULL ((tr_pg_h)0)
 
 #define TR_MAX_RETURNS 64
 
@@ -229,6 +245,16 @@ typedef struct tr_task_params {
     double      num_cpus;    /* executor slots the task holds; default 1, 0 allowed */
     const char *resources;   /* custom resources, "licence=1,ssd=0.5"; default none */
     const char *name;        /* for traces and error messages; default the function's */
+    double      num_gpus;    /* the rank's "gpus" resource held while it runs; default 0.
+                                tr_task_gpus() says which devices */
+    uint64_t    memory;      /* bytes of the rank's "memory" resource held while it runs;
+                                default 0 (not accounted) */
+    tr_strategy_t strategy;  /* default TR_STRATEGY_DEFAULT */
+    int         rank;        /* affinity: run on this rank (TR_TASK_FIELD_RANK) */
+    int         node;        /* affinity: run on a rank of this node (TR_TASK_FIELD_NODE) */
+    int         soft;        /* non-zero: the affinity is a preference, not a constraint */
+    tr_pg_h     placement_group; /* run inside this group's bundle (TR_TASK_FIELD_PLACEMENT_GROUP) */
+    int         bundle_index;    /* the bundle; -1: any bundle of the group that fits */
 } tr_task_params_t;
 
 /**
@@ -297,6 +323,14 @@ TR_EXPORT tr_status_t tr_task_fail(tr_task_h task, const char *fmt, ...) TR_PRIN
 /** The rank the task runs on, and its attempt (0 first, 1 first retry...). */
 TR_EXPORT int tr_task_rank(tr_task_h task);
 TR_EXPORT int tr_task_attempt(tr_task_h task);
+/**
+ * The GPUs the running task holds (its num_gpus): their device numbers as
+ * the process sees them (CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES and
+ * ROCR_VISIBLE_DEVICES list the rank's GPUs), up to @max of them into
+ * @ids.  Returns how many it holds (0 for a task without GPUs), -1 when
+ * @task is not the running task or @ids is NULL with @max > 0.
+ */
+TR_EXPORT int tr_task_gpus(tr_task_h task, int *ids, int max);
 
 /* ------------------------------------------------------- objects, futures */
 
@@ -491,7 +525,10 @@ enum {
     TR_ACTOR_FIELD_SPREAD          = 1u << 6,
     TR_ACTOR_FIELD_NUM_GPUS        = 1u << 7,
     TR_ACTOR_FIELD_MAX_RESTARTS    = 1u << 8,
-    TR_ACTOR_FIELD_MAX_TASK_RETRIES = 1u << 9
+    TR_ACTOR_FIELD_MAX_TASK_RETRIES = 1u << 9,
+    TR_ACTOR_FIELD_SOFT            = 1u << 10,
+    TR_ACTOR_FIELD_MEMORY          = 1u << 11,
+    TR_ACTOR_FIELD_PLACEMENT_GROUP = 1u << 12
 };
 
 /** Options of tr_actor_create().  Unset fields take the defaults given here. */
@@ -512,6 +549,10 @@ typedef struct tr_actor_params {
     int         max_task_retries; /* calls pending when its rank died that are re-sent to the
                                     restarted actor; default 0 (they fail with
                                     TR_ERR_ACTOR_DIED), -1 forever */
+    int         soft;            /* non-zero: rank/node are preferences (TR_ACTOR_FIELD_SOFT) */
+    uint64_t    memory;          /* bytes of the "memory" resource held for its life; default 0 */
+    tr_pg_h     placement_group; /* live inside this group's bundle */
+    int         bundle_index;    /* the bundle; -1: any bundle that fits */
 } tr_actor_params_t;
 
 /**
@@ -599,6 +640,97 @@ TR_EXPORT tr_status_t tr_actor_checkpoint(tr_task_h task);
  *  actor is a restart after its rank died, 0 for the first, -1 outside an
  *  actor (or @task invalid). */
 TR_EXPORT int tr_actor_was_restarted(tr_task_h task);
+
+/* ------------------------------------------------------------- placement */
+
+/**
+ * Placement groups reserve bundles of resources (each bundle on one rank)
+ * for tasks and actors scheduled into them.  Strategies: PACK (as few nodes
+ * as possible), SPREAD (as many nodes as possible), STRICT_PACK (every
+ * bundle on one node, or unschedulable), STRICT_SPREAD (each bundle on a
+ * different node, or unschedulable).
+ */
+typedef enum {
+    TR_PG_PACK          = 0,
+    TR_PG_SPREAD        = 1,
+    TR_PG_STRICT_PACK   = 2,
+    TR_PG_STRICT_SPREAD = 3
+} tr_pg_strategy_t;
+
+/** One bundle: what it reserves on its rank. */
+typedef struct tr_bundle {
+    double      num_cpus;   /* executor slots */
+    double      num_gpus;
+    uint64_t    memory;     /* bytes */
+    const char *resources;  /* custom resources, "ssd=1"; NULL for none */
+} tr_bundle_t;
+
+#define TR_PG_MAX_BUNDLES 1024
+
+/**
+ * Create a placement group of @nbundles bundles (1..TR_PG_MAX_BUNDLES)
+ * placed with @strategy.  Returns at once; the reservation completes in
+ * the background (tr_placement_group_wait()).  Tasks and actors submitted
+ * into it meanwhile wait for it.  Release with tr_placement_group_remove().
+ * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG, TR_ERR_WRONG_MODE
+ * (not a driver or a task), TR_ERR_UNSCHEDULABLE (no placement of the
+ * bundles can ever exist; tr_last_error() says why), TR_ERR_NO_MEMORY.
+ */
+TR_EXPORT tr_status_t tr_placement_group_create(const tr_bundle_t *bundles, int nbundles,
+                                                tr_pg_strategy_t strategy, tr_pg_h *pg_p);
+/**
+ * Wait until every bundle of @pg is reserved.  Errors: TR_ERR_TIMEOUT,
+ * TR_ERR_REF_RELEASED (removed or invalid), TR_ERR_WORKER_DIED (a bundle's
+ * rank died), TR_ERR_NOT_INITIALIZED.
+ */
+TR_EXPORT tr_status_t tr_placement_group_wait(tr_pg_h pg, int64_t timeout_ms);
+/** The rank bundle @i of @pg is reserved on; -1 for an invalid group or index. */
+TR_EXPORT int tr_placement_group_bundle_rank(tr_pg_h pg, int i);
+/**
+ * Remove @pg: its reservations are released once the tasks running in it
+ * finish; tasks and actors still waiting to be placed in it fail with
+ * TR_ERR_UNSCHEDULABLE.  The handle is invalid afterwards.  Errors:
+ * TR_ERR_NOT_INITIALIZED, TR_ERR_REF_RELEASED.
+ */
+TR_EXPORT tr_status_t tr_placement_group_remove(tr_pg_h pg);
+
+/** A rank as taskray sees it (tr_rank_info(), taskray-info(1)). */
+typedef struct tr_rank_info {
+    int      rank;
+    int      node;             /* tr_node_of() */
+    char     hostname[64];
+    char     cpuset[128];      /* hwloc list of the PUs the rank uses ("0-7") */
+    int      num_cores;        /* cores in that set */
+    int      num_executors;
+    int      bound;            /* 1: executors are bound one per core */
+    int      numa_node;        /* NUMA node of its cores and object store; -1 several/unknown */
+    int      num_numa_nodes;   /* NUMA nodes of the rank's machine */
+    int      num_gpus;         /* GPUs the rank holds */
+    char     gpus[512];        /* one line per GPU held: "cuda0 0000:65:00.0 NVIDIA H100 near 0-15" */
+    double   cpus;             /* its resources */
+    double   gpus_res;
+    uint64_t memory;
+    char     resources[256];   /* custom resources, "ssd=1,licence=2" */
+    uint64_t reserved[8];
+} tr_rank_info_t;
+
+/** What tr_init() learned about @rank (any rank of the job).  Errors:
+ *  TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG (NULL, rank out of range). */
+TR_EXPORT tr_status_t tr_rank_info(int rank, tr_rank_info_t *info_p);
+
+/** One configuration value in force, and where it came from. */
+typedef struct tr_config_item {
+    const char *name;        /* "TASKRAY_NUM_EXECUTORS" */
+    char        value[128];
+    const char *source;      /* "environment", "default", "topology", "tr_init_params" */
+} tr_config_item_t;
+
+/**
+ * The configuration this rank runs with: up to @max items into @items.
+ * Returns the number of items there are (call with @max 0 to count), or -1
+ * before tr_init() or with @items NULL and @max > 0.
+ */
+TR_EXPORT int tr_config_list(tr_config_item_t *items, int max);
 
 /* ---------------------------------------------------------- object store */
 
