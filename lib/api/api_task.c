@@ -183,3 +183,11 @@ tr_status_t tr_task_fail(tr_task_h task, const char *fmt, ...)
 
 int tr_task_rank(tr_task_h task) { return running(task) ? tr__rt->rank : -1; }
 int tr_task_attempt(tr_task_h task) { struct tr_task *t = running(task); return t ? t->attempt : -1; }
+
+int tr_task_gpus(tr_task_h task, int *ids, int max)
+{
+    struct tr_task *t = running(task);
+    if (t == NULL || max < 0 || (ids == NULL && max > 0)) return -1;
+    for (int k = 0; k < t->ngpu_ids && k < max; k++) ids[k] = t->gpu_devs[k];
+    return t->ngpu_ids;
+}

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-typedef enum { TR__HANDLE_REF = 1, TR__HANDLE_BUF = 2, TR__HANDLE_OBJECT = 3 } tr__handle_kind_t;
+typedef enum { TR__HANDLE_REF = 1, TR__HANDLE_BUF = 2, TR__HANDLE_OBJECT = 3, TR__HANDLE_PG = 4 } tr__handle_kind_t;
 
 uint64_t tr__handle_alloc(tr__handle_kind_t kind, void *ptr);  /* 0 when out of memory */
 void    *tr__handle_get(uint64_t h, tr__handle_kind_t kind);   /* NULL when not live */

@@ -976,6 +976,19 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
 {
     tr__rt_t *rt = tr__rt;
     const char *why = NULL;
+    int soft = p && (p->field_mask & TR_ACTOR_FIELD_SOFT) && p->soft;
+    if (soft && (p->field_mask & TR_ACTOR_FIELD_RANK)) {
+        /* a preference: that rank if it can hold the actor, else placed */
+        if (p->rank < 0 || p->rank >= rt->size) {
+            tr__set_error("rank %d is out of range (the job has %d ranks)", p->rank, rt->size);
+            *st = TR_ERR_INVALID_ARG;
+            return -1;
+        }
+        if (!rt->sched.dead[p->rank] && tr__req_fits(&rt->sched.totals[p->rank], need, &why)) return p->rank;
+        tr_actor_params_t q = *p;
+        q.field_mask &= ~(uint64_t)(TR_ACTOR_FIELD_RANK | TR_ACTOR_FIELD_NODE);
+        return pick_rank(need, &q, st);
+    }
     if (p && (p->field_mask & TR_ACTOR_FIELD_RANK)) {
         if (p->rank < 0 || p->rank >= rt->size) {
             tr__set_error("rank %d is out of range (the job has %d ranks)", p->rank, rt->size);
@@ -1015,6 +1028,12 @@ static int pick_rank(const tr__req_t *need, const tr_actor_params_t *p, tr_statu
             }
             free(per);
         }
+    }
+    if (soft && node >= 0) {   /* a preferred node that cannot hold it: anywhere */
+        int any = 0;
+        for (int r = 0; r < rt->size && !any; r++)
+            any = rt->boot.node_of[r] == node && !rt->sched.dead[r] && tr__req_fits(&rt->sched.totals[r], need, &why);
+        if (!any) node = -1;
     }
     int best = -1;
     for (int i = 0; i < rt->size; i++) {
@@ -1107,10 +1126,36 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
             if (params->max_task_retries < -1) { tr__set_error("max_task_retries must be >= -1"); return TR_ERR_INVALID_ARG; }
             task_retries = params->max_task_retries;
         }
+        if ((params->field_mask & TR_ACTOR_FIELD_MEMORY) && params->memory > 0) {
+            char spec[64];
+            if (params->memory > (uint64_t)1e18) { tr__set_error("memory is too large"); return TR_ERR_INVALID_ARG; }
+            snprintf(spec, sizeof(spec), "memory=%" PRIu64, params->memory);
+            tr_status_t st = tr__req_parse(spec, &need);
+            if (st != TR_OK) return st;
+        }
+        if (params->field_mask & TR_ACTOR_FIELD_PLACEMENT_GROUP) {
+            if (params->field_mask & (TR_ACTOR_FIELD_RANK | TR_ACTOR_FIELD_NODE)) {
+                tr__set_error("an actor in a placement group takes no rank or node");
+                return TR_ERR_INVALID_ARG;
+            }
+            if (params->bundle_index < -1 || params->bundle_index >= TR_PG_MAX_BUNDLES) {
+                tr__set_error("bundle_index %d is out of range", params->bundle_index);
+                return TR_ERR_INVALID_ARG;
+            }
+            /* the actor holds its resources from the bundle: it must be reserved */
+            tr_status_t st = tr_placement_group_wait(params->placement_group, TR_TIMEOUT_INFINITE);
+            if (st != TR_OK) return st;
+        }
     }
     tr_status_t st = TR_OK;
     pthread_mutex_lock(&rt->lock);
-    int rank = pick_rank(&need, params, &st);
+    int rank;
+    if (params && (params->field_mask & TR_ACTOR_FIELD_PLACEMENT_GROUP)) {
+        st = tr__pg_check_locked(params->placement_group, params->bundle_index, &need, "actor", class_name);
+        rank = st == TR_OK ? tr__pg_actor_rank_locked(&need, class_name, &st) : -1;
+    } else {
+        rank = pick_rank(&need, params, &st);
+    }
     pthread_mutex_unlock(&rt->lock);
     if (rank < 0) return st;
 
@@ -1192,7 +1237,8 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
         ai->need = need;
         if (params) ai->place = *params;
         /* a restart goes to any rank that fits: a rank named at creation is the one that died */
-        ai->place.field_mask &= TR_ACTOR_FIELD_NODE | TR_ACTOR_FIELD_SPREAD;
+        ai->place.field_mask &= TR_ACTOR_FIELD_NODE | TR_ACTOR_FIELD_SPREAD | TR_ACTOR_FIELD_SOFT;
+        ai->need.pg = 0;   /* a restart cannot use a group whose rank died */
         ai->max_restarts = restarts;
         ai->max_task_retries = task_retries;
     }

@@ -166,7 +166,10 @@ typedef struct tr__spec {
     tr__sarg_t     *args;
     int             max_retries, attempt;
     int             gen;            /* retries the task asked for: seeds its children's ids */
-    tr__req_t       req;
+    tr__req_t       req;            /* req.pg: inside a placement group (req.bundle -1: any) */
+    int8_t          strategy;       /* TR_STRATEGY_* */
+    uint8_t         soft;           /* the affinity is a preference */
+    int             aff_rank, aff_node;   /* -1: none */
     uint8_t         state;
     int             target;
     int             unresolved;
@@ -206,6 +209,10 @@ struct tr_task {
     tr__blob_t    **rets;
     char           *fail_msg;
     tr__req_t       req;
+    int             gpu_ids[TR__MAX_GPUS];   /* the GPUs it holds while it runs (in its pool or bundle) */
+    int             gpu_devs[TR__MAX_GPUS];  /* and their device numbers */
+    int             ngpu_ids;
+    double          gpu_last;    /* the share of the last of them (fractional num_gpus) */
     uint32_t        child_seq, put_seq;
     struct tr_task *next;
     tr_status_t     fetch_status;
@@ -227,6 +234,29 @@ typedef struct tr__rinner {
 void tr__rinner_release(struct tr_task *t);   /* rt->lock not held */
 
 /* ------------------------------------------------------- executor pool */
+/* GPUs as the pool hands them to tasks: device numbers as the process sees
+ * them (0..n-1 of the rank's visible devices), and each one's free share. */
+typedef struct tr__gpuset {
+    int    n;
+    int    id[TR__MAX_GPUS];
+    double free[TR__MAX_GPUS];
+} tr__gpuset_t;
+
+/* A placement group's bundle reserved on this rank (lib/core/pg.c). */
+typedef struct tr__bundle {
+    struct tr__bundle *next;
+    uint64_t      pg;
+    int           idx, owner;
+    tr__req_t     size;       /* what it reserves */
+    double        cpus_avail; /* free inside it */
+    tr__req_t     avail;
+    tr__gpuset_t  gpus;       /* its devices (ids: the rank's numbering) */
+    double        gshare[TR__MAX_GPUS];   /* the share of each it reserved */
+    int           state;      /* TR__BUNDLE_* */
+    int           running;    /* tasks running in it */
+} tr__bundle_t;
+enum { TR__BUNDLE_PENDING = 0, TR__BUNDLE_RESERVED = 1, TR__BUNDLE_REMOVED = 2 };
+
 typedef struct tr__pool {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
@@ -239,6 +269,8 @@ typedef struct tr__pool {
     int             stop;
     double          cpus_avail;
     tr__req_t       avail;       /* custom resources free now */
+    tr__gpuset_t    gpus;        /* which GPUs are free */
+    tr__bundle_t   *bundles;     /* placement-group reservations here */
     pthread_t      *threads;
     int             cap_threads;
     uint64_t        spin_ns;     /* TASKRAY_SPIN_US: idle spin before sleeping */
@@ -253,6 +285,13 @@ int         tr__pool_remove(tr__pool_t *p, uint64_t task_id, struct tr_task **t_
 void        tr__pool_block_enter(void);
 void        tr__pool_hold(tr__pool_t *p, const tr__req_t *r, int hold);
 void        tr__pool_block_leave(void);
+/* Placement-group bundles on this rank: reserve (1: reserved now, 0:
+ * pending until resources free up; it is then reported through
+ * tr__pg_reserved), and remove every bundle of @pg. */
+int         tr__pool_bundle_reserve(tr__pool_t *p, uint64_t pg, int idx, int owner, const tr__req_t *size);
+void        tr__pool_bundle_remove(tr__pool_t *p, uint64_t pg);
+/* Bundles owned by rank @owner (dead) go. */
+void        tr__pool_bundles_owner_died(tr__pool_t *p, int owner);
 
 extern _Thread_local struct tr_task *tr__cur_task;
 extern _Thread_local int             tr__on_executor;
@@ -296,6 +335,8 @@ typedef struct tr__rt {
     tr__hmap_t      actor_early;   /* id -> calls that arrived before the actor's creation */
     tr__hmap_t      actor_dead;    /* ids of actors destroyed here (late calls fail at once) */
     tr__hmap_t      names;         /* hash(name) -> name entry, on the name's directory rank */
+    tr__hmap_t      pgs;           /* id -> placement group this rank created */
+    uint64_t        pg_seq;
     int            *actors_placed; /* per rank: actors this rank created there */
     uint64_t        stream_seq;    /* makes call-stream ids unique on this rank */
     int             sim_nodes;     /* TASKRAY_NODE_ID split one host into several nodes */
@@ -408,6 +449,23 @@ void        tr__ainfo_free(struct tr__ainfo *ai);
 /* runtime.c */
 void        tr__rt_stats(tr_object_store_stats_t *st);
 
+/* pg.c: placement groups */
+tr_status_t tr__pgs_init(void);
+void        tr__pgs_free(void);
+void        tr__pg_handle_drop(void *pg);                 /* finalize: a handle still held */
+void        tr__pg_recv(int type, const void *msg, size_t len);
+/* A bundle reserved on this rank (loop or executor thread, no lock held). */
+void        tr__pg_reserved(uint64_t pg, int idx, int owner);
+void        tr__pgs_rank_died_locked(int rank);
+/* Owner: resolve params' placement group into @req (pg id, bundle); 0 when
+ * valid, else the status with the message set.  rt->lock held. */
+tr_status_t tr__pg_check_locked(tr_pg_h pg, int bundle, tr__req_t *req, const char *what, const char *name);
+/* Owner: the rank a task (or actor) in a group goes to: >= 0; -1 when it
+ * must wait for the group to be ready (queued on it: dispatched then);
+ * -2 when it cannot run (group removed, rank died: message set). */
+int         tr__pg_target_locked(tr__spec_t *s);
+int         tr__pg_actor_rank_locked(tr__req_t *req, const char *name, tr_status_t *st);
+
 /* task.c */
 tr_status_t tr__task_submit(const tr__fn_t *fn, const tr_arg_t *args, int nargs,
                             const tr_task_params_t *params, tr_ref_h *refs_p);
@@ -442,6 +500,7 @@ void        tr__actors_shutdown(void);                    /* finalize: destroy w
 tr_status_t tr__actors_init(void);
 tr_status_t tr__task_cancel(tr__obj_t *o);
 void        tr__spec_dep_ready_locked(tr__spec_t *s);
+void        tr__spec_dispatch_locked(tr__spec_t *s);   /* place and send a spec whose arguments are ready */
 void        tr__lineage_unref_locked(tr__spec_t *s);
 void        tr__task_finish(struct tr_task *t, tr_status_t st);   /* executor: report outcome */
 void        tr__task_free(struct tr_task *t);

@@ -6,6 +6,7 @@
  */
 #include "core/core.h"
 
+#include <math.h>
 #include <stdio.h>
 
 _Thread_local struct tr_task *tr__cur_task;
@@ -24,21 +25,119 @@ void tr__task_failmsg(struct tr_task *t, const char *fmt, ...)
     t->fail_msg = strdup(buf);
 }
 
+/*
+ * Resources are drawn from a "view": the pool's free resources, or the
+ * reservation of the placement-group bundle a task runs in.  GPUs are
+ * handed out by device: whole ones for num_gpus >= 1, a share of one for
+ * less.
+ */
+typedef struct {
+    double       *cpus;
+    tr__req_t    *avail;
+    tr__gpuset_t *gpus;
+} view_t;
+
+static tr__bundle_t *bundle_find(tr__pool_t *p, uint64_t pg, int idx)
+{
+    for (tr__bundle_t *b = p->bundles; b; b = b->next)
+        if (b->pg == pg && b->idx == idx) return b;
+    return NULL;
+}
+
+/* The view @r draws from; 0 when its bundle is not (or no longer) here. */
+static int view_of(tr__pool_t *p, const tr__req_t *r, view_t *v)
+{
+    if (r->pg == 0) { *v = (view_t){ &p->cpus_avail, &p->avail, &p->gpus }; return 1; }
+    tr__bundle_t *b = bundle_find(p, r->pg, r->bundle);
+    if (b == NULL || b->state != TR__BUNDLE_RESERVED) return 0;
+    *v = (view_t){ &b->cpus_avail, &b->avail, &b->gpus };
+    return 1;
+}
+
+/* Which GPUs of @g would serve @amount: whole free ones, then one with
+ * enough left for a fraction.  0 when they are not free. */
+static int gpu_choose(const tr__gpuset_t *g, double amount, int *ids, int *n, double *last)
+{
+    *n = 0;
+    *last = 0;
+    if (!(amount > 1e-9)) return 1;
+    int whole = (int)floor(amount + 1e-9);
+    double frac = amount - whole;
+    for (int i = 0; i < g->n && *n < whole; i++)
+        if (g->free[i] >= 1 - 1e-9) ids[(*n)++] = i;
+    if (*n < whole) return 0;
+    *last = 1;
+    if (frac > 1e-9) {
+        int best = -1;
+        for (int i = 0; i < g->n; i++) {   /* the fullest one that fits: shares pack */
+            int used = 0;
+            for (int k = 0; k < *n; k++) used |= ids[k] == i;
+            if (!used && g->free[i] + 1e-9 >= frac && (best < 0 || g->free[i] < g->free[best])) best = i;
+        }
+        if (best < 0) return 0;
+        ids[(*n)++] = best;
+        *last = frac;
+    }
+    return 1;
+}
+
+static int view_fits(const view_t *v, const tr__req_t *r)
+{
+    if (r->cpus > 0 && *v->cpus + 1e-9 < r->cpus) return 0;
+    for (int i = 0; i < r->nres; i++)
+        if (r->res[i].amount > 0 && tr__req_get(v->avail, r->res[i].name) + 1e-9 < r->res[i].amount)
+            return 0;
+    double g = tr__req_get(r, "gpus");
+    if (g > 0 && v->gpus->n > 0) {
+        int ids[TR__MAX_GPUS], n;
+        double last;
+        if (!gpu_choose(v->gpus, g, ids, &n, &last)) return 0;
+    }
+    return 1;
+}
+
+static void view_take(const view_t *v, const tr__req_t *r, double sign)
+{
+    *v->cpus -= sign * r->cpus;
+    for (int i = 0; i < r->nres; i++)
+        for (int j = 0; j < v->avail->nres; j++)
+            if (strcmp(v->avail->res[j].name, r->res[i].name) == 0) v->avail->res[j].amount -= sign * r->res[i].amount;
+}
+
 static int fits_locked(tr__pool_t *p, const struct tr_task *t)
 {
-    if (t->req.cpus > 0 && p->cpus_avail + 1e-9 < t->req.cpus) return 0;
-    for (int i = 0; i < t->req.nres; i++)
-        if (t->req.res[i].amount > 0 && tr__req_get(&p->avail, t->req.res[i].name) + 1e-9 < t->req.res[i].amount)
-            return 0;
-    return 1;
+    view_t v;
+    if (!view_of(p, &t->req, &v)) {   /* a removed bundle's tasks are picked to fail */
+        tr__bundle_t *b = bundle_find(p, t->req.pg, t->req.bundle);
+        return b == NULL || b->state == TR__BUNDLE_REMOVED;
+    }
+    return view_fits(&v, &t->req);
 }
 
 static void take_locked(tr__pool_t *p, const tr__req_t *r, double sign)
 {
-    p->cpus_avail -= sign * r->cpus;
-    for (int i = 0; i < r->nres; i++)
-        for (int j = 0; j < p->avail.nres; j++)
-            if (strcmp(p->avail.res[j].name, r->res[i].name) == 0) p->avail.res[j].amount -= sign * r->res[i].amount;
+    view_t v;
+    if (view_of(p, r, &v)) view_take(&v, r, sign);
+}
+
+/* A task's resources and its GPUs, taken (@sign 1) or given back (-1). */
+static void task_take_locked(tr__pool_t *p, struct tr_task *t, double sign)
+{
+    view_t v;
+    if (!view_of(p, &t->req, &v)) return;
+    view_take(&v, &t->req, sign);
+    if (t->req.pg) bundle_find(p, t->req.pg, t->req.bundle)->running += sign > 0 ? 1 : -1;
+    if (v.gpus->n == 0) return;
+    if (sign > 0) {
+        double g = tr__req_get(&t->req, "gpus");
+        if (!gpu_choose(v.gpus, g, t->gpu_ids, &t->ngpu_ids, &t->gpu_last)) t->ngpu_ids = 0;
+        for (int k = 0; k < t->ngpu_ids; k++) {
+            v.gpus->free[t->gpu_ids[k]] -= k == t->ngpu_ids - 1 ? t->gpu_last : 1;
+            t->gpu_devs[k] = v.gpus->id[t->gpu_ids[k]];
+        }
+    } else {
+        for (int k = 0; k < t->ngpu_ids; k++) v.gpus->free[t->gpu_ids[k]] += k == t->ngpu_ids - 1 ? t->gpu_last : 1;
+    }
 }
 
 /* An actor holds its resources for its life: tasks see them taken. */
@@ -70,6 +169,117 @@ static int runnable_locked(tr__pool_t *p)
 }
 
 static void *exec_main(void *arg);
+static void kick_locked(tr__pool_t *p);
+
+/* ----------------------------------------------- placement-group bundles */
+
+static int bundle_try_locked(tr__pool_t *p, tr__bundle_t *b)
+{
+    view_t v = { &p->cpus_avail, &p->avail, &p->gpus };
+    if (!view_fits(&v, &b->size)) return 0;
+    view_take(&v, &b->size, 1);
+    b->cpus_avail = b->size.cpus;
+    b->avail = b->size;
+    b->gpus.n = 0;
+    int ids[TR__MAX_GPUS], n;
+    double last;
+    /* the bundle's GPUs are whole devices (a share of one keeps the device) */
+    double g = tr__req_get(&b->size, "gpus");
+    if (p->gpus.n > 0 && gpu_choose(&p->gpus, g, ids, &n, &last)) {
+        for (int k = 0; k < n; k++) {
+            double share = k == n - 1 ? last : 1;
+            p->gpus.free[ids[k]] -= share;
+            b->gpus.id[b->gpus.n] = p->gpus.id[ids[k]];
+            b->gshare[b->gpus.n] = share;
+            b->gpus.free[b->gpus.n++] = share;
+        }
+    }
+    b->state = TR__BUNDLE_RESERVED;
+    return 1;
+}
+
+static void bundle_release_locked(tr__pool_t *p, tr__bundle_t *b)
+{
+    view_t v = { &p->cpus_avail, &p->avail, &p->gpus };
+    view_take(&v, &b->size, -1);
+    for (int k = 0; k < b->gpus.n; k++)
+        for (int i = 0; i < p->gpus.n; i++)
+            if (p->gpus.id[i] == b->gpus.id[k]) p->gpus.free[i] += b->gshare[k];
+}
+
+/* After resources came back: removed bundles whose tasks ended give their
+ * reservation back, and pending ones may now be reserved (reported to
+ * their owner with the pool unlocked). */
+static void bundles_settle_locked(tr__pool_t *p)
+{
+    struct ready { uint64_t pg; int idx, owner; } ready[16];
+    int nready = 0, again = 1;
+    while (again) {
+        again = 0;
+        for (tr__bundle_t **pp = &p->bundles, *b; (b = *pp) != NULL;) {
+            if (b->state == TR__BUNDLE_REMOVED && b->running == 0) {
+                *pp = b->next;
+                if (b->cpus_avail != -1) bundle_release_locked(p, b);
+                free(b);
+                again = 1;
+                continue;
+            }
+            if (b->state == TR__BUNDLE_PENDING && nready < 16 && bundle_try_locked(p, b))
+                ready[nready++] = (struct ready){ b->pg, b->idx, b->owner };
+            pp = &b->next;
+        }
+    }
+    if (nready == 0) return;
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < nready; i++) tr__pg_reserved(ready[i].pg, ready[i].idx, ready[i].owner);
+    pthread_mutex_lock(&p->mu);
+}
+
+int tr__pool_bundle_reserve(tr__pool_t *p, uint64_t pg, int idx, int owner, const tr__req_t *size)
+{
+    pthread_mutex_lock(&p->mu);
+    tr__bundle_t *b = bundle_find(p, pg, idx);
+    int ok = b != NULL && b->state == TR__BUNDLE_RESERVED;
+    if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL) {
+        b->pg = pg; b->idx = idx; b->owner = owner;
+        b->size = *size;
+        b->size.pg = 0;
+        b->state = TR__BUNDLE_PENDING;
+        b->next = p->bundles;
+        p->bundles = b;
+        ok = bundle_try_locked(p, b);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+static void bundle_drop_locked(tr__bundle_t *b)
+{
+    if (b->state == TR__BUNDLE_PENDING) b->cpus_avail = -1;   /* nothing to give back */
+    b->state = TR__BUNDLE_REMOVED;
+}
+
+void tr__pool_bundle_remove(tr__pool_t *p, uint64_t pg)
+{
+    pthread_mutex_lock(&p->mu);
+    for (tr__bundle_t *b = p->bundles; b; b = b->next)
+        if (b->pg == pg && b->state != TR__BUNDLE_REMOVED) bundle_drop_locked(b);
+    bundles_settle_locked(p);
+    kick_locked(p);
+    if (p->nidle > 0) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tr__pool_bundles_owner_died(tr__pool_t *p, int owner)
+{
+    pthread_mutex_lock(&p->mu);
+    for (tr__bundle_t *b = p->bundles; b; b = b->next)
+        if (b->owner == owner && b->state != TR__BUNDLE_REMOVED) bundle_drop_locked(b);
+    bundles_settle_locked(p);
+    kick_locked(p);
+    if (p->nidle > 0) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
 
 static void spawn_locked(tr__pool_t *p)
 {
@@ -160,15 +370,28 @@ static void *exec_main(void *arg)
             p->nidle--;
             continue;
         }
-        take_locked(p, &t->req, 1);
+        view_t v;
+        if (t->req.pg && !view_of(p, &t->req, &v)) {   /* its bundle was removed */
+            pthread_mutex_unlock(&p->mu);
+            tr__task_failmsg(t, "its placement group was removed before it ran");
+            tr__task_finish(t, TR_ERR_UNSCHEDULABLE);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        task_take_locked(p, t, 1);
         p->active++;
         kick_locked(p);
         pthread_mutex_unlock(&p->mu);
-        tr__req_t req = t->req;
+        struct tr_task held;   /* what to give back: the task is freed when it ends */
+        held.req = t->req;
+        held.ngpu_ids = t->ngpu_ids;
+        held.gpu_last = t->gpu_last;
+        memcpy(held.gpu_ids, t->gpu_ids, sizeof(held.gpu_ids));
         run_task(t);
         pthread_mutex_lock(&p->mu);
         p->active--;
-        take_locked(p, &req, -1);
+        task_take_locked(p, &held, -1);
+        if (p->bundles) bundles_settle_locked(p);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -183,6 +406,10 @@ tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have, uint
     p->spin_ns = spin_ns;
     p->cpus_avail = have->cpus;
     p->avail = *have;
+    /* the rank's GPUs, as the process sees them (CUDA_VISIBLE_DEVICES lists only them) */
+    double g = tr__req_get(have, "gpus");
+    p->gpus.n = g > TR__MAX_GPUS ? TR__MAX_GPUS : (int)floor(g + 1e-9);
+    for (int i = 0; i < p->gpus.n; i++) { p->gpus.id[i] = i; p->gpus.free[i] = 1; }
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < nexec; i++) spawn_locked(p);
     int n = p->nthreads;
@@ -201,6 +428,8 @@ void tr__pool_stop(tr__pool_t *p)
     for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
     for (struct tr_task *t = p->head, *n; t; t = n) { n = t->next; tr__task_free(t); }
     p->head = NULL;
+    for (tr__bundle_t *b = p->bundles, *n; b; b = n) { n = b->next; free(b); }
+    p->bundles = NULL;
     free(p->threads);
     p->threads = NULL;
     p->nthreads = 0;

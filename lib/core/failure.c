@@ -78,8 +78,10 @@ void tr__rank_died(int rank, const char *why)
     tr__objs_rank_died_locked(rank);
     tr__rpins_rank_died_locked(rank);
     tr__actors_rank_died_locked(rank);
+    tr__pgs_rank_died_locked(rank);
     pthread_cond_broadcast(&rt->state_cv);
     pthread_mutex_unlock(&rt->lock);
+    tr__pool_bundles_owner_died(&rt->pool, rank);   /* its groups' reservations here go (no rt->lock) */
 }
 
 void tr__deaf(const char *why)

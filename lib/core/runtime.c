@@ -37,6 +37,9 @@ static void on_recv(void *arg, const void *msg, size_t len)
     case TR__MSG_ARESTART: case TR__MSG_ACKPT:
         tr__actor_recv(h.type, msg, len);
         break;
+    case TR__MSG_PG:
+        tr__pg_recv(h.type, msg, len);
+        break;
     case TR__MSG_DEATH: case TR__MSG_FIN:
         tr__failure_recv(h.type, msg, len);
         break;
@@ -202,6 +205,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((rt->fin_got[0] = calloc((size_t)rt->size, 1)) == NULL ||
         (rt->fin_got[1] = calloc((size_t)rt->size, 1)) == NULL) return TR_ERR_NO_MEMORY;
     if ((st = tr__actors_init()) != TR_OK) return st;
+    if ((st = tr__pgs_init()) != TR_OK) return st;
     rt->root_id = tr__hash2(rt->boot.job_id, (uint64_t)rt->rank);
     uint64_t spin_ns = (uint64_t)tr__env_i64("TASKRAY_SPIN_US", 50, 0, 10000000) * 1000;
     if ((st = tr__pool_start(&rt->pool, nexec, &rt->mine, spin_ns)) != TR_OK) return st;
@@ -226,6 +230,10 @@ static void drop_handle(tr__handle_kind_t kind, void *ptr)
         tr__view_free(ptr);
         return;
     }
+    if (kind == TR__HANDLE_PG) {   /* freed with rt->pgs */
+        tr__pg_handle_drop(ptr);
+        return;
+    }
     if (kind == TR__HANDLE_OBJECT) {   /* created, never sealed */
         tr__blob_unref(*(tr__blob_t **)ptr);
         free(ptr);
@@ -247,6 +255,7 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__hmap_destroy(&rt->objs);
     tr__hmap_destroy(&rt->rpcs);
     tr__hmap_destroy(&rt->rebuild_wait);
+    tr__pgs_free();
     if (rt->rpins.vals) tr__rpins_free();
     free(rt->fin_got[0]);
     free(rt->fin_got[1]);

@@ -242,7 +242,7 @@ static int add_dep_locked(tr__obj_t *o, tr__spec_t *s);
 static void spec_result_locked(tr__spec_t *s, int outcome, int exec_rank, const char *msg, tr__val_t *vals)
 {
     tr__rt_t *rt = tr__rt;
-    if (s->actor == NULL && s->target >= 0 && rt->sched.load[s->target] > 0) rt->sched.load[s->target]--;
+    if (s->actor == NULL && s->target >= 0) tr__sched_account(&rt->sched, s->target, &s->req, -1);
     char buf[768];
     switch (outcome) {
     case OUT_OK:
@@ -315,6 +315,8 @@ void tr__encode_req(tr__wbuf_t *w, const tr__req_t *req)
         tr__wbuf_put(w, req->res[i].name, TR__RES_NAME_LEN);
         tr__wbuf_f64(w, req->res[i].amount);
     }
+    tr__wbuf_u64(w, req->pg);
+    tr__wbuf_u32(w, (uint32_t)req->bundle);
 }
 
 /* Sets r->bad on too many resources or a negative cpu count. */
@@ -328,7 +330,11 @@ void tr__decode_req(tr__rbuf_t *r, tr__req_t *req)
         const char *nm = tr__rbuf_get(r, TR__RES_NAME_LEN);
         req->res[i].amount = tr__rbuf_f64(r);
         if (nm) { memcpy(req->res[i].name, nm, TR__RES_NAME_LEN); req->res[i].name[TR__RES_NAME_LEN - 1] = 0; }
+        if (!(req->res[i].amount >= 0) || req->res[i].amount > 1e18) r->bad = true;
     }
+    req->pg = tr__rbuf_u64(r);
+    req->bundle = (int)tr__rbuf_u32(r);
+    if (req->pg && (req->bundle < 0 || req->bundle >= TR_PG_MAX_BUNDLES)) r->bad = true;
 }
 
 void tr__encode_args(tr__wbuf_t *w, const tr__spec_t *s, int target)
@@ -431,20 +437,48 @@ void tr__spec_sent_locked(tr__spec_t *s, int target)
     s->state = TR__SPEC_QUEUED;
 }
 
+#define LOC_MAX 64
+
+/* Where the stored arguments' bytes are, for locality: the owner knows
+ * every copy of what it owns; a borrower knows one holder. */
+static int place_locked(tr__spec_t *s)
+{
+    tr__rt_t *rt = tr__rt;
+    int lr[LOC_MAX];
+    uint64_t lb[LOC_MAX];
+    tr__place_t pl = { s->strategy, s->aff_rank, s->aff_node, s->soft, 0, lr, lb };
+    for (int i = 0; i < s->nargs && pl.nloc < LOC_MAX; i++) {
+        tr__obj_t *o = s->args[i].obj;
+        if (o == NULL || s->args[i].borrow || !o->stored || o->size == 0) continue;
+        if (o->owner == rt->rank && o->nlocs > 0) {
+            for (int k = 0; k < o->nlocs && pl.nloc < LOC_MAX; k++) { lr[pl.nloc] = o->locs[k]; lb[pl.nloc++] = o->size; }
+        } else if (o->holder >= 0) {
+            lr[pl.nloc] = o->holder; lb[pl.nloc++] = o->size;
+        }
+    }
+    tr_status_t st;
+    return tr__sched_place(&rt->sched, &s->req, &pl, "task", spec_name(s), &st);
+}
+
 static void dispatch_locked(tr__spec_t *s)
 {
     tr__rt_t *rt = tr__rt;
     if (s->actor) { tr__actor_pump_locked(s->actor); return; }
     s->target = -1;
     if (tr__spec_args_failed_locked(s)) return;
-    int target = tr__sched_pick(&rt->sched, &s->req, spec_name(s));
+    int target;
+    if (s->req.pg) {
+        if ((target = tr__pg_target_locked(s)) == -1) return;   /* waits for its group */
+    } else {
+        target = place_locked(s);
+    }
     if (target < 0) {
         tr__spec_fail_locked(s, TR_ERR_UNSCHEDULABLE, -1, tr_last_error());
         return;
     }
     s->target = target;
     s->state = TR__SPEC_QUEUED;
-    rt->sched.load[target]++;
+    tr__sched_account(&rt->sched, target, &s->req, 1);
     if (target == rt->rank) run_here(s);
     else send_task(s, target);
 }
@@ -469,16 +503,40 @@ static void redispatch_locked(tr__spec_t *s)
     if (s->unresolved == 0) dispatch_locked(s);
 }
 
+void tr__spec_dispatch_locked(tr__spec_t *s)
+{
+    dispatch_locked(s);
+}
+
 void tr__spec_dep_ready_locked(tr__spec_t *s)
 {
     if (--s->unresolved == 0 && s->state == TR__SPEC_WAITING) dispatch_locked(s);
 }
 
-static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *nret, int *retries)
+typedef struct {
+    int8_t  strategy;
+    uint8_t soft;
+    int     rank, node;
+    tr_pg_h pg;
+    int     bundle;
+} splace_t;
+
+static tr_status_t st_set_res(tr__req_t *req, const char *name, double v)
+{
+    for (int i = 0; i < req->nres; i++)
+        if (strcmp(req->res[i].name, name) == 0) { req->res[i].amount = v; return TR_OK; }
+    if (req->nres == TR__MAX_RES) { tr__set_error("more than %d resources", TR__MAX_RES); return TR_ERR_INVALID_ARG; }
+    snprintf(req->res[req->nres].name, TR__RES_NAME_LEN, "%s", name);
+    req->res[req->nres++].amount = v;
+    return TR_OK;
+}
+
+static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *nret, int *retries, splace_t *pl)
 {
     *nret = 1; *retries = 3;
     memset(req, 0, sizeof(*req));
     req->cpus = 1;
+    *pl = (splace_t){ TR_STRATEGY_DEFAULT, 0, -1, -1, TR_PG_NULL, -1 };
     if (p == NULL) return TR_OK;
     if (p->field_mask & TR_TASK_FIELD_NUM_RETURNS) {
         if (p->num_returns < 1 || p->num_returns > TR_MAX_RETURNS) {
@@ -505,6 +563,56 @@ static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *
     if ((p->field_mask & TR_TASK_FIELD_NAME) && p->name != NULL && strlen(p->name) > 255) {
         tr__set_error("task names are at most 255 characters");
         return TR_ERR_INVALID_ARG;
+    }
+    if (p->field_mask & TR_TASK_FIELD_NUM_GPUS) {
+        if (!(p->num_gpus >= 0) || p->num_gpus > TR__MAX_GPUS) {
+            tr__set_error("num_gpus must be in 0..%d, not %g", TR__MAX_GPUS, p->num_gpus);
+            return TR_ERR_INVALID_ARG;
+        }
+        if (p->num_gpus > 1 && p->num_gpus != floor(p->num_gpus)) {
+            tr__set_error("num_gpus above 1 must be a whole number, not %g", p->num_gpus);
+            return TR_ERR_INVALID_ARG;
+        }
+        if (p->num_gpus > 0 && (st_set_res(req, "gpus", p->num_gpus) != TR_OK)) return TR_ERR_INVALID_ARG;
+    }
+    if ((p->field_mask & TR_TASK_FIELD_MEMORY) && p->memory > 0) {
+        if (p->memory > (uint64_t)1e18) { tr__set_error("memory %" PRIu64 " is too large", p->memory); return TR_ERR_INVALID_ARG; }
+        if (st_set_res(req, "memory", (double)p->memory) != TR_OK) return TR_ERR_INVALID_ARG;
+    }
+    if (p->field_mask & TR_TASK_FIELD_STRATEGY) {
+        if (p->strategy != TR_STRATEGY_DEFAULT && p->strategy != TR_STRATEGY_SPREAD) {
+            tr__set_error("unknown strategy %d", (int)p->strategy);
+            return TR_ERR_INVALID_ARG;
+        }
+        pl->strategy = (int8_t)p->strategy;
+    }
+    if (p->field_mask & TR_TASK_FIELD_RANK) {
+        if (p->rank < 0 || p->rank >= tr__rt->size) {
+            tr__set_error("rank %d is out of range (the job has %d ranks)", p->rank, tr__rt->size);
+            return TR_ERR_INVALID_ARG;
+        }
+        pl->rank = p->rank;
+    }
+    if (p->field_mask & TR_TASK_FIELD_NODE) {
+        if (p->node < 0 || p->node >= tr__rt->boot.nnodes) {
+            tr__set_error("node %d is out of range (the job has %d nodes)", p->node, tr__rt->boot.nnodes);
+            return TR_ERR_INVALID_ARG;
+        }
+        pl->node = p->node;
+    }
+    if (p->field_mask & (TR_TASK_FIELD_RANK | TR_TASK_FIELD_NODE)) pl->soft = p->soft != 0;
+    if (p->field_mask & TR_TASK_FIELD_PLACEMENT_GROUP) {
+        if (p->placement_group == TR_PG_NULL) { tr__set_error("placement_group is NULL"); return TR_ERR_INVALID_ARG; }
+        if (p->bundle_index < -1 || p->bundle_index >= TR_PG_MAX_BUNDLES) {
+            tr__set_error("bundle_index %d is out of range", p->bundle_index);
+            return TR_ERR_INVALID_ARG;
+        }
+        if (pl->rank >= 0 || pl->node >= 0) {
+            tr__set_error("a task in a placement group takes no rank or node affinity");
+            return TR_ERR_INVALID_ARG;
+        }
+        pl->pg = p->placement_group;
+        pl->bundle = p->bundle_index;
     }
     return TR_OK;
 }
@@ -575,14 +683,16 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
         tr__set_error("an actor call takes only num_returns and name");
         return TR_ERR_INVALID_ARG;
     }
-    tr_status_t st = check_params(params, &req, &nret, &retries);
+    splace_t place;
+    tr_status_t st = check_params(params, &req, &nret, &retries, &place);
     if (st != TR_OK) return st;
-    if (actor) req.cpus = 0;   /* the actor holds its resources */
+    if (actor) { req.cpus = 0; req.nres = 0; place.pg = TR_PG_NULL; }   /* the actor holds its resources */
 
     tr__spec_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return TR_ERR_NO_MEMORY;
     s->fn = fn; s->nret = nret; s->nargs = nargs; s->max_retries = retries; s->req = req;
     s->target = -1;
+    s->strategy = place.strategy; s->soft = place.soft; s->aff_rank = place.rank; s->aff_node = place.node;
     s->method_id = method_id;
     s->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*s->args));
     s->rets = calloc((size_t)nret, sizeof(*s->rets));
@@ -637,14 +747,16 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
         pthread_mutex_unlock(&rt->lock);
         return TR_ERR_NO_MEMORY;
     }
-    const char *why;
-    int feasible = actor != NULL;
-    for (int r = 0; r < rt->size && !feasible; r++) feasible = tr__req_fits(&rt->sched.totals[r], &req, &why);
-    if (!feasible) {
-        tr__sched_pick(&rt->sched, &req, s->name ? s->name : fn->name);   /* sets the message */
-        pthread_mutex_unlock(&rt->lock);
-        st = TR_ERR_UNSCHEDULABLE;
-        goto err;
+    if (actor == NULL) {
+        /* what no rank can ever run fails now, naming the resource */
+        const char *nm = s->name ? s->name : fn->name;
+        if (place.pg != TR_PG_NULL) st = tr__pg_check_locked(place.pg, place.bundle, &s->req, "task", nm);
+        else st = tr__sched_feasible(&rt->sched, &req, place.soft ? -1 : place.rank, place.soft ? -1 : place.node,
+                                     "task", nm) ? TR_OK : TR_ERR_UNSCHEDULABLE;
+        if (st != TR_OK) {
+            pthread_mutex_unlock(&rt->lock);
+            goto err;
+        }
     }
     for (int i = 0; i < nret; i++) {
         uint64_t rid = tr__hash2(s->id, (uint64_t)i + 1);
