@@ -83,6 +83,13 @@ static tr_status_t open_topology(hwloc_topology_t *t_p, int *synthetic_p)
         tr__debug("hwloc: cannot keep I/O devices (%m): no GPU will be found");
     const char *xml = getenv("TASKRAY_TOPOLOGY");
     *synthetic_p = xml != NULL && *xml != '\0';
+    /* hwloc's CUDA and OpenCL components initialize those runtimes, which
+     * read CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES once, at that moment:
+     * before we set them.  NVML and RSMI do not; they number GPUs too. */
+    static const char *const runtimes[] = { "cuda", "opencl" };
+    for (int i = 0; !*synthetic_p && i < (int)TR__ARRAY_SIZE(runtimes); i++)
+        if (hwloc_topology_set_components(t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, runtimes[i]) != 0)
+            tr__debug("hwloc: %s component not left out (%m): not installed?", runtimes[i]);
     if (*synthetic_p) {
         tr__config_set("TASKRAY_TOPOLOGY", "environment", "%s", xml);
         /* an XML file name has no ':' in practice; a synthetic description always has one */
