@@ -576,8 +576,11 @@ int main(int argc, char **argv)
 
     st = tr_init(NULL);
     if (st != TR_OK) {
-        const char *why = tr_last_error();
-        tr_info_err("cannot start taskray: %s%s%s", tr_status_string(st), *why ? ": " : "", why);
+        const char *why = tr_last_error(), *topo = getenv("TASKRAY_TOPOLOGY");
+        if (*why == '\0' && st == TR_ERR_TOPOLOGY && topo != NULL)
+            tr_info_err("cannot start taskray: %s (TASKRAY_TOPOLOGY='%s')", tr_status_string(st), topo);
+        else
+            tr_info_err("cannot start taskray: %s%s%s", tr_status_string(st), *why ? ": " : "", why);
         return 1;
     }
     if (tr_rank() == 0) rc = tr_info_print(json);
