@@ -86,4 +86,19 @@ uint64_t tr__hash_str(const char *s); /* FNV-1a, then mixed */
 /* Parse an integer with an optional k/m/g suffix; @def when unset or bad (warns). */
 int64_t tr__env_i64(const char *name, int64_t def, int64_t min, int64_t max);
 
+/* ------------------------------------------- configuration in force (config.c) */
+/* Record @name = printf(@fmt) with @source ("environment", "default",
+ * "topology", "tr_init_params"; static storage, kept as a pointer),
+ * replacing an earlier value of @name.  tr__env_i64() records its variable. */
+void tr__config_set(const char *name, const char *source, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Record the string variable @name with source "environment" when it is set. */
+void tr__config_env_str(const char *name);
+/* Copy up to @max items (names and sources stay valid until
+ * tr__config_clear()); returns how many there are. */
+int  tr__config_copy(tr_config_item_t *items, int max);
+void tr__config_clear(void);
+/* The source recorded for @name, NULL when none. */
+const char *tr__config_source(const char *name);
+
 #endif

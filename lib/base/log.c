@@ -91,7 +91,10 @@ uint64_t tr__hash_str(const char *s)
 int64_t tr__env_i64(const char *name, int64_t def, int64_t min, int64_t max)
 {
     const char *s = getenv(name);
-    if (s == NULL || *s == '\0') return def;
+    if (s == NULL || *s == '\0') {
+        tr__config_set(name, "default", "%lld", (long long)def);
+        return def;
+    }
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 0);
@@ -105,8 +108,10 @@ int64_t tr__env_i64(const char *name, int64_t def, int64_t min, int64_t max)
     if (errno || end == s || *end != '\0' || v < min / mult || v > max / mult || v * mult < min) {
         tr__warn("%s='%s' is not an integer in [%lld, %lld]; using %lld", name, s,
                  (long long)min, (long long)max, (long long)def);
+        tr__config_set(name, "default", "%lld", (long long)def);
         return def;
     }
+    tr__config_set(name, "environment", "%lld", (long long)v * mult);
     return (int64_t)v * mult;
 }
 

@@ -302,6 +302,7 @@ typedef struct tr__rt {
     tr__sched_t     sched;
     tr__pool_t      pool;
     tr__req_t       mine;          /* this rank's resources */
+    tr_rank_info_t *info;          /* size entries, gathered at tr_init (rankinfo.c) */
 
     uint64_t        root_id;
     _Atomic uint64_t root_seq;
@@ -309,6 +310,11 @@ typedef struct tr__rt {
 } tr__rt_t;
 
 extern tr__rt_t *tr__rt;
+
+/* Start-up after tr__topo_load() (rankinfo.c, collective): this rank's share
+ * of the node's cores and GPUs, its executor count (*nexec_p) and resources
+ * (rt->mine), and every rank's tr_rank_info_t (rt->info). */
+tr_status_t tr__rt_placement(tr__rt_t *rt, const tr_init_params_t *params, int *nexec_p);
 extern _Atomic int tr__state;      /* 0 down, 1 up, 2 finalizing */
 
 /* object.c */

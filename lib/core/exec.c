@@ -136,6 +136,8 @@ static void *exec_main(void *arg)
     tr__on_executor = 1;
     pthread_mutex_lock(&p->mu);
     p->nstarting--;
+    for (int i = 0; i < p->nthreads; i++)   /* one core each, in the rank's share */
+        if (pthread_equal(p->threads[i], pthread_self())) { tr__topo_bind_thread(&tr__rt->topo, i); break; }
     while (!p->stop) {
         struct tr_task *t = pick_locked(p);
         if (t == NULL && p->spin_ns && p->nspin < (p->target + 3) / 4) {

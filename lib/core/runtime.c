@@ -174,15 +174,8 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if ((st = check_tables(rt)) != TR_OK) return st;
     if ((st = tr__topo_load(&rt->topo)) != TR_OK) return st;
 
-    int nexec = rt->topo.ncores_bound;
-    nexec = (int)tr__env_i64("TASKRAY_NUM_EXECUTORS", nexec, 1, 4096);
-    if (params && (params->field_mask & TR_INIT_FIELD_NUM_EXECUTORS)) nexec = params->num_executors;
-    rt->mine.cpus = nexec;
-    const char *res = getenv("TASKRAY_RESOURCES");
-    if (res && tr__req_parse(res, &rt->mine) != TR_OK) {
-        tr__warn("ignoring TASKRAY_RESOURCES: %s", tr_last_error());
-        rt->mine.nres = 0;
-    }
+    int nexec;   /* the share of the node's cores, GPUs, resources, every rank's info */
+    if ((st = tr__rt_placement(rt, params, &nexec)) != TR_OK) return st;
     rt->inline_max = (size_t)tr__env_i64("TASKRAY_INLINE_MAX", 65536, 0, 1ll << 30);
     rt->fetch_chunk = (size_t)tr__env_i64("TASKRAY_FETCH_CHUNK", 8ll << 20, 4096, 1ll << 32);
     rt->max_lineage = (uint64_t)tr__env_i64("TASKRAY_MAX_LINEAGE_BYTES", 256ll << 20, 0, 1ll << 50);
@@ -253,6 +246,8 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__store_destroy(&rt->store);
     tr__topo_destroy(&rt->topo);
     tr__sched_destroy(&rt->sched);
+    free(rt->info);
+    tr__config_clear();
     tr__boot_finalize(&rt->boot, clean);
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->map_lock);
