@@ -94,6 +94,18 @@ static tr_status_t gpuuser(tr_task_h t)
 }
 TR_REMOTE(gpuuser)
 
+/* Which rank, and what CUDA_VISIBLE_DEVICES says there. */
+static tr_status_t gpuenv(tr_task_h t)
+{
+    const char *v = getenv("CUDA_VISIBLE_DEVICES");
+    int ids[4];
+    int n = tr_task_gpus(t, ids, 4);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%d %d %s", tr_task_rank(t), n, v ? v : "(unset)");
+    return tr_task_return(t, 0, buf, strlen(buf) + 1);
+}
+TR_REMOTE(gpuenv)
+
 static tr_status_t pa_init(tr_task_h t, void **state_p)
 {
     (void)t;
@@ -350,6 +362,38 @@ START_TEST(test_pg)
 }
 END_TEST
 
+/* With TASKRAY_TOPOLOGY=tests/topo/two-numa-two-gpu.xml and 4 ranks on one
+ * node: the GPUs are near ranks 0 and 2, and a gpus=1 task runs there with
+ * its device visible. */
+START_TEST(test_gpu_xml)
+{
+    int holders = 0;
+    for (int r = 0; r < g_size; r++) {
+        tr_rank_info_t info;
+        tt_ok(tr_rank_info(r, &info));
+        holders += info.num_gpus > 0;
+    }
+    ck_assert_int_ge(holders, 1);
+    for (int i = 0; i < 8; i++) {
+        tr_task_params_t p = { .field_mask = TR_TASK_FIELD_NUM_GPUS, .num_gpus = 1 };
+        tr_ref_h x;
+        tt_ok(tr_task_submit(gpuenv, NULL, 0, &p, &x));
+        char buf[64] = "";
+        size_t n;
+        tt_ok(tr_get_copy(x, WAIT_MS, buf, sizeof(buf), &n));
+        tr_ref_release(x);
+        int rank = -1, ng = -1;
+        char env[32] = "";
+        ck_assert_int_eq(sscanf(buf, "%d %d %31s", &rank, &ng, env), 3);
+        tr_rank_info_t info;
+        tt_ok(tr_rank_info(rank, &info));
+        ck_assert_msg(info.num_gpus >= 1, "a gpus=1 task ran on rank %d, which holds no GPU", rank);
+        ck_assert_int_eq(ng, 1);
+        ck_assert_msg(strcmp(env, "(unset)") != 0, "CUDA_VISIBLE_DEVICES unset for a GPU task on rank %d", rank);
+    }
+}
+END_TEST
+
 typedef struct {
     const char *name;
     const TTest *test;
@@ -371,17 +415,18 @@ int main(int argc, char **argv)
     const case_t cases[] = {
         { "unschedulable", test_unschedulable }, { "affinity", test_affinity }, { "spread", test_spread },
         { "locality", test_locality },           { "memory", test_memory },     { "gpus", test_gpus },
-        { "pg", test_pg },
+        { "pg", test_pg },                       { "gpu_xml", test_gpu_xml },
     };
     const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
     int failed = 0, nsel = 0;
-    if (g_size < 3 || tr_node_of(1) == tr_node_of(2)) {
+    int only_xml = argc == 2 && strcmp(argv[1], "gpu_xml") == 0;
+    if (!only_xml && (g_size < 3 || tr_node_of(1) == tr_node_of(2))) {
         fprintf(stderr, "mpi_placement: needs at least 3 ranks, each a node (got %d)\n", g_size);
         failed++;
     }
     Suite *s = suite_create("mpi_placement");
     for (int k = 0; k < ncases; k++) {
-        int want = argc <= 1;
+        int want = argc <= 1 && strcmp(cases[k].name, "gpu_xml") != 0;
         for (int i = 1; i < argc; i++) want |= strcmp(argv[i], cases[k].name) == 0;
         if (!want) continue;
         TCase *tc = tcase_create(cases[k].name);
