@@ -420,11 +420,12 @@ void tr__locate_locked(tr__obj_t *o, int reader, uint64_t tag, int bad)
     }
     if (o->state == TR__OBJ_READY && o->stored && o->nlocs == 0 && o->fetching == NULL) {
         /* every copy is gone: make it again from its lineage */
-        if (tr__rebuild_locked(o)) {
+        if (tr__rebuild_locked(o) && o->state == TR__OBJ_PENDING) {
             rebuild_wait_locked(o, reader, tag);
             return;
         }
-        tr__reply_to_locked(reader, tag, TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
+        /* no lineage, or the re-run failed at once (no live rank can run it) */
+        tr__reply_to_locked(reader, tag, o->state == TR__OBJ_FAILED ? o->err : TR_ERR_OBJECT_LOST, -1, 0, 0, 0);
         return;
     }
     if (o->state == TR__OBJ_FAILED) {
@@ -614,7 +615,7 @@ static void orphans_locked(int rank, tr__obj_t **all, size_t n)
             if (p->owner == rank && !(p->state == TR__OBJ_READY && !p->stored) && !p->rebuilding) { p->refcnt++; kids[nk++] = p; }
         }
         if (nk == 0) continue;
-        if (tr__rebuild_locked(c)) {
+        if (tr__rebuild_locked(c) && c->state == TR__OBJ_PENDING) {   /* not failed at once */
             for (int i = 0; i < nk; i++) tr__obj_unmake_locked(kids[i], 1);   /* re-pointed by take_irefs */
             tr__info("%d object%s lost their owner, rank %d: running the task that returned them again",
                      nk, nk > 1 ? "s" : "", rank);

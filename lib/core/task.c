@@ -1309,6 +1309,7 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
     L->lineage_refs++;
     s->id = L->id; s->fn = L->fn; s->nret = L->nret; s->nargs = L->nargs;
     s->max_retries = L->max_retries; s->req = L->req; s->gen = L->gen;
+    s->strategy = L->strategy; s->soft = L->soft; s->aff_rank = L->aff_rank; s->aff_node = L->aff_node;
     s->attempt = L->attempt + 1;   /* results of the lost run are not taken */
     s->target = -1;
     s->name = L->name ? strdup(L->name) : NULL;
