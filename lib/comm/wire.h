@@ -58,6 +58,9 @@ typedef struct tr__wire_hdr {
     uint64_t job;
 } tr__wire_hdr_t;
 
+/* TASK flags (one byte after the argument count) */
+enum { TR__TASK_NO_STEAL = 1 };   /* hard placement: the executor never gives it away */
+
 /* Argument / return value encodings */
 /* How a value travels: inline bytes; a stored object (owner, id, size, a
  * holder); or a ref the task borrows (owner, id). */

@@ -155,6 +155,7 @@ static void *exec_main(void *arg)
         }
         if (t == NULL) {
             if (p->stop) break;   /* the stop broadcast may have come while we spun */
+            tr__steal_kick();     /* takes no pool lock: only the stealer's */
             p->nidle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->nidle--;
@@ -218,6 +219,38 @@ void tr__pool_push(tr__pool_t *p, struct tr_task *t)
     pthread_mutex_unlock(&p->mu);
 }
 
+struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t, void *arg), void *arg)
+{
+    struct tr_task **oldest = NULL;
+    int runnable = 0;
+    pthread_mutex_lock(&p->mu);
+    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next) {
+        if (fits_locked(p, t)) runnable++;
+        if (ok(t, arg)) oldest = pp;   /* the list is newest first: keep the last */
+    }
+    int free_slots = p->target - p->active;
+    struct tr_task *t = NULL;
+    if (oldest != NULL && runnable > (free_slots > 0 ? free_slots : 0)) {
+        t = *oldest;
+        *oldest = t->next;
+        t->next = NULL;
+        __atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return t;
+}
+
+int tr__pool_idle(tr__pool_t *p, tr__req_t *free_p)
+{
+    pthread_mutex_lock(&p->mu);
+    int idle = !p->stop && p->active < p->target && !runnable_locked(p);
+    free_p->cpus = p->cpus_avail > 0 ? p->cpus_avail : 0;
+    free_p->nres = p->avail.nres;
+    memcpy(free_p->res, p->avail.res, sizeof(free_p->res[0]) * (size_t)p->avail.nres);
+    pthread_mutex_unlock(&p->mu);
+    return idle;
+}
+
 int tr__pool_remove(tr__pool_t *p, uint64_t id, struct tr_task **t_p)
 {
     int found = 0;
@@ -244,6 +277,7 @@ void tr__pool_block_enter(void)
     if (t) take_locked(p, &t->req, -1);
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
+    tr__steal_kick();   /* a free slot: the rank may steal */
 }
 
 void tr__pool_block_leave(void)
