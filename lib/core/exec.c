@@ -222,15 +222,15 @@ void tr__pool_push(tr__pool_t *p, struct tr_task *t)
 struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t, void *arg), void *arg)
 {
     struct tr_task **oldest = NULL;
-    int runnable = 0;
     pthread_mutex_lock(&p->mu);
-    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next) {
-        if (fits_locked(p, t)) runnable++;
-        if (ok(t, arg)) oldest = pp;   /* the list is newest first: keep the last */
-    }
+    /* queued work counts whether or not it fits the resources free at this
+     * moment (the running tasks hold them) */
     int free_slots = p->target - p->active;
+    if (p->queued <= (free_slots > 0 ? free_slots : 0)) { pthread_mutex_unlock(&p->mu); return NULL; }
+    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next)
+        if (ok(t, arg)) oldest = pp;   /* the list is newest first: keep the last */
     struct tr_task *t = NULL;
-    if (oldest != NULL && runnable > (free_slots > 0 ? free_slots : 0)) {
+    if (oldest != NULL) {
         t = *oldest;
         *oldest = t->next;
         t->next = NULL;
