@@ -43,7 +43,7 @@ typedef enum {
     TR__MSG_ACKPT    = 24, /* actor's rank -> owner: a checkpoint of its state */
     TR__MSG_REPLICATE = 25, /* owner -> replica rank: pull and keep a copy (tag, id); REPLY */
     TR__MSG_STEAL    = 26, /* idle rank -> victim: send me queued work (lib/core/steal.c) */
-    TR__MSG_STOLEN   = 27, /* victim -> thief: a task to run, or none */
+    TR__MSG_STOLEN   = 27, /* victim -> thief: a task to run, or none, or "I have work now" */
     TR__MSG_MOVED    = 28, /* victim -> owner: your task now runs on the thief */
     TR__MSG_PG       = 29, /* placement groups: reserve, ready, release (lib/core/pg.c) */
     TR__MSG_MAX

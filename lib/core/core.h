@@ -258,6 +258,8 @@ struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t,
 /* Resources free now, and 1 when the pool is idle: no runnable queued task
  * and an executor slot free. */
 int         tr__pool_idle(tr__pool_t *p, tr__req_t *free_p);
+/* Tasks queued or running (not blocked) now. */
+int         tr__pool_busy(tr__pool_t *p);
 /* Remove a queued task; 1 when it was found (not started). */
 int         tr__pool_remove(tr__pool_t *p, uint64_t task_id, struct tr_task **t_p);
 /* A task about to block (tr_get inside a task) lends its slot to others. */
@@ -477,6 +479,7 @@ void        tr__spec_lost_locked(tr__spec_t *s, int rank);
 tr_status_t tr__steal_start(void);        /* after the transport is up */
 void        tr__steal_stop(void);
 void        tr__steal_kick(void);         /* an executor found no work: the rank may be idle */
+void        tr__steal_surplus(void);      /* more queued than free executors (no lock held) */
 void        tr__steal_recv(int type, const void *msg, size_t len);
 void        tr__steal_counts(uint64_t *stolen_p, uint64_t *given_p);
 void        tr__task_resolve_args(struct tr_task *t);    /* executor: pin stored arguments */

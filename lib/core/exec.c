@@ -214,9 +214,11 @@ void tr__pool_push(tr__pool_t *p, struct tr_task *t)
     pthread_mutex_lock(&p->mu);
     t->next = p->head;
     p->head = t;
-    __atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED);
+    int surplus = __atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED) > p->target - p->active &&
+                  !t->no_steal && t->actor_op == TR__AOP_NONE;
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
+    if (surplus) tr__steal_surplus();   /* ranks that found nothing here may ask again */
 }
 
 struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t, void *arg), void *arg)
@@ -238,6 +240,14 @@ struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t,
     }
     pthread_mutex_unlock(&p->mu);
     return t;
+}
+
+int tr__pool_busy(tr__pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->queued + p->active;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 int tr__pool_idle(tr__pool_t *p, tr__req_t *free_p)

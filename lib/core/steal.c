@@ -6,9 +6,13 @@
  * an executor slot free) it asks one victim at a time for work (STEAL with
  * its free resources and node): ranks of its own node first, then the
  * others, from a start that rotates every sweep, dead ranks skipped.  After
- * a fruitless sweep it backs off (200 us doubling to 50 ms) and after about
- * a second of nothing it parks until this rank has run a task again, so an
- * idle job costs no CPU.
+ * a fruitless sweep it asks one victim per back-off step (200 us doubling to
+ * 50 ms); after about a second of nothing, or at once when no rank of a
+ * whole sweep had any work (the answers say), it parks until this rank has
+ * run a task again, so an idle job costs next to no CPU.  A victim remembers
+ * the ranks it sent away empty-handed and, when more tasks queue up than it
+ * has free executors, tells them once (a STOLEN hint): work that piles up on
+ * one rank later is still found, with no polling.
  *
  * Victim (loop thread, on STEAL): gives away its oldest queued task (the
  * biggest subtree of nested work) when more runnable tasks are queued than
@@ -41,13 +45,17 @@ typedef struct tr__stealer {
     int              kicked;           /* an executor went idle, or a task blocked */
     int              victim;           /* the rank asked now, or -1 */
     int              answer;           /* -1 none yet, 0 nothing, 1 a task */
+    int              victim_idle;      /* the last "nothing" came from a rank with no work at all */
+    int              hint;             /* a rank that told us it has work now, or -1 */
+    _Atomic uint8_t *hungry;           /* victim: ranks sent away empty-handed, not told since */
+    _Atomic int      nhungry;
     int             *near, *far;       /* other ranks of this node, and of other nodes */
     int              nnear, nfar;
     uint64_t         max_bytes;        /* TASKRAY_STEAL_MAX_BYTES */
     _Atomic uint64_t stolen, given;
 } tr__stealer_t;
 
-static tr__stealer_t S = { .victim = -1 };
+static tr__stealer_t S = { .victim = -1, .hint = -1 };
 static pthread_once_t sync_once = PTHREAD_ONCE_INIT;
 
 /* The lock and condition live for the process: an executor may kick while
@@ -104,11 +112,13 @@ static void send_steal(int victim, const tr__req_t *cap)
     if (m) tr__comm_send(rt->comm, victim, m, len);
 }
 
-/* Ask @victim and wait for its answer (S.mu held); 1 when it sent a task. */
+/* Ask @victim and wait for its answer (S.mu held); 1 when it sent a task,
+ * 0 when it has work it keeps, -1 when it has none at all (or no answer). */
 static int ask(int victim, const tr__req_t *cap)
 {
     S.victim = victim;
     S.answer = -1;
+    S.victim_idle = 1;
     pthread_mutex_unlock(&S.mu);
     send_steal(victim, cap);
     pthread_mutex_lock(&S.mu);
@@ -118,7 +128,7 @@ static int ask(int victim, const tr__req_t *cap)
         if (now >= deadline) break;
         wait_until(step < deadline ? step : deadline);
     }
-    int got = S.answer == 1;
+    int got = S.answer == 1 ? 1 : S.victim_idle ? -1 : 0;
     S.victim = -1;
     return got;
 }
@@ -129,6 +139,7 @@ static void *steal_main(void *arg)
     tr__rt_t *rt = tr__rt;
     uint64_t backoff = BACKOFF_MIN_NS, quiet_since = 0, ran_at_park = 0;
     int parked = 0, sweep = rt->rank, tried = 0, nvictims = S.nnear + S.nfar;
+    int busy_seen = 0;   /* a victim of this sweep had work (running or queued) */
     pthread_mutex_lock(&S.mu);
     while (!S.stop) {
         S.kicked = 0;
@@ -139,28 +150,43 @@ static void *steal_main(void *arg)
         if (parked && atomic_load_explicit(&rt->tasks_run, memory_order_relaxed) != ran_at_park) {
             parked = 0; backoff = BACKOFF_MIN_NS; quiet_since = 0; tried = 0;
         }
-        if (!idle || parked) {   /* an executor going idle kicks us */
-            while (!S.kicked && !S.stop) {
-                if (parked) pthread_cond_wait(&S.cv, &S.mu);
-                else { wait_until(tr__now_ns() + BUSY_RECHECK_NS); break; }
-            }
+        if (!idle) {   /* an executor going idle kicks us */
+            if (!S.kicked && !S.stop) wait_until(tr__now_ns() + BUSY_RECHECK_NS);
+            continue;
+        }
+        if (S.hint >= 0) {   /* a victim that refused us has work now: ask it first */
+            int v = S.hint;
+            S.hint = -1;
+            parked = 0; backoff = BACKOFF_MIN_NS; quiet_since = 0; busy_seen = 0;
+            if (!tr__rank_is_dead(v) && ask(v, &cap) == 1) tried = 0;
+            continue;
+        }
+        if (parked) {   /* an executor going idle after a task, or a hint, wakes us */
+            if (!S.kicked && !S.stop) pthread_cond_wait(&S.cv, &S.mu);
             continue;
         }
         int v = victim_at(sweep, tried);
-        if (v >= 0 && ask(v, &cap)) {   /* work: keep this victim first */
-            backoff = BACKOFF_MIN_NS; quiet_since = 0; tried = 0;
+        int got = v >= 0 ? ask(v, &cap) : -1;
+        if (got == 1) {   /* work: keep this victim first */
+            backoff = BACKOFF_MIN_NS; quiet_since = 0; tried = 0; busy_seen = 0;
             continue;
         }
-        if (++tried < nvictims) continue;
-        /* a fruitless sweep: back off, then park */
-        tried = 0;
-        sweep++;
+        busy_seen |= got == 0;
+        int swept = 0;
+        if (++tried >= nvictims) { tried = 0; sweep++; swept = 1; }
         uint64_t now = tr__now_ns();
-        if (quiet_since == 0) quiet_since = now;
+        if (quiet_since == 0) {
+            if (!swept) continue;   /* the first sweep asks everyone at once */
+            quiet_since = now;
+        }
+        /* after a fruitless sweep: one victim per backoff step; park after
+         * a second, or at once when no rank of a whole sweep had any work */
+        if (swept && !busy_seen) quiet_since = now - PARK_AFTER_NS;
+        if (swept) busy_seen = 0;
         if (now - quiet_since >= PARK_AFTER_NS) {
             parked = 1;
             ran_at_park = atomic_load_explicit(&rt->tasks_run, memory_order_relaxed);
-            tr__debug("work stealing: nothing to steal for a second; asking again after this rank runs a task");
+            tr__debug("work stealing: nothing to steal; asking again when this rank has run a task or a rank has work");
             continue;
         }
         uint64_t until = now + backoff;
@@ -179,8 +205,11 @@ tr_status_t tr__steal_start(void)
     atomic_store(&S.stolen, 0);
     atomic_store(&S.given, 0);
     S.victim = -1;
+    S.hint = -1;
     S.stop = 0;
+    atomic_store(&S.nhungry, 0);
     if (!S.enabled || rt->size < 2) return TR_OK;
+    if ((S.hungry = calloc((size_t)rt->size, sizeof(*S.hungry))) == NULL) goto err_mem;
     S.near = malloc(sizeof(int) * (size_t)rt->size);
     S.far = malloc(sizeof(int) * (size_t)rt->size);
     if (S.near == NULL || S.far == NULL) goto err_mem;
@@ -200,8 +229,9 @@ tr_status_t tr__steal_start(void)
 err_mem:
     tr__warn("out of memory starting work stealing; this rank will not steal");
 err_thread:
-    free(S.near); free(S.far);
+    free(S.near); free(S.far); free((void *)S.hungry);
     S.near = S.far = NULL;
+    S.hungry = NULL;
     return TR_OK;   /* stealing is an optimization: run without it */
 }
 
@@ -214,8 +244,9 @@ void tr__steal_stop(void)
     pthread_mutex_unlock(&S.mu);
     pthread_join(S.thread, NULL);
     atomic_store(&S.started, 0);
-    free(S.near); free(S.far);
+    free(S.near); free(S.far); free((void *)S.hungry);
     S.near = S.far = NULL;
+    S.hungry = NULL;
 }
 
 /* ------------------------------------------------------------ victim */
@@ -237,12 +268,15 @@ static int stealable(const struct tr_task *t, void *arg)
     return bytes <= S.max_bytes;
 }
 
-static void send_none(int thief)
+/* No task for @thief; @idle: this rank has no work at all (neither queued
+ * nor running), so the thief may stop asking sooner. */
+static void send_none(int thief, int idle)
 {
     tr__wbuf_t w;
     size_t len;
-    tr__wbuf_init(&w, 1);
+    tr__wbuf_init(&w, 2);
     tr__wbuf_u8(&w, 0);
+    tr__wbuf_u8(&w, (uint8_t)(idle != 0));
     void *m = tr__wbuf_finish(&w, TR__MSG_STOLEN, (uint32_t)tr__rt->rank, tr__rt->boot.job_id, &len);
     if (m) tr__comm_send(tr__rt->comm, thief, m, len);
 }
@@ -294,7 +328,7 @@ static void give(struct tr_task *t, int thief)
     if (!moved) {   /* keep it: run it here */
         free(m);
         tr__pool_push(&rt->pool, t);
-        send_none(thief);
+        send_none(thief, 0);
         return;
     }
     /* MOVED first: to a thief that owns the task it arrives before STOLEN */
@@ -323,18 +357,42 @@ static void recv_steal(const tr__wire_hdr_t *h, tr__rbuf_t *r)
         steal_want_t w = { &cap, !tr__same_node(thief, rt->rank) };
         t = tr__pool_steal(&rt->pool, stealable, &w);
     }
-    if (t == NULL) send_none(thief);
+    if (t == NULL) {
+        if (S.hungry && !atomic_exchange(&S.hungry[thief], 1)) atomic_fetch_add(&S.nhungry, 1);
+        send_none(thief, tr__pool_busy(&rt->pool) == 0);
+    }
     else give(t, thief);
+}
+
+/* More tasks queued here than executors free (tr__pool_push, any thread,
+ * no lock held): tell the ranks we sent away empty-handed, once each. */
+void tr__steal_surplus(void)
+{
+    tr__rt_t *rt = tr__rt;
+    if (!atomic_load_explicit(&S.started, memory_order_acquire) ||
+        atomic_load_explicit(&S.nhungry, memory_order_relaxed) == 0) return;
+    for (int r = 0; r < rt->size; r++) {
+        if (!atomic_load_explicit(&S.hungry[r], memory_order_relaxed) || !atomic_exchange(&S.hungry[r], 0)) continue;
+        atomic_fetch_sub(&S.nhungry, 1);
+        if (tr__rank_is_dead(r)) continue;
+        tr__wbuf_t w;
+        size_t len;
+        tr__wbuf_init(&w, 1);
+        tr__wbuf_u8(&w, 2);   /* no task, but ask me again */
+        void *m = tr__wbuf_finish(&w, TR__MSG_STOLEN, (uint32_t)rt->rank, rt->boot.job_id, &len);
+        if (m) tr__comm_send(rt->comm, r, m, len);
+    }
 }
 
 /* ------------------------------------------------------------- thief */
 
-static void answered(int victim, int got)
+static void answered(int victim, int got, int idle)
 {
     if (!atomic_load(&S.started)) return;
     pthread_mutex_lock(&S.mu);
     if (S.victim == victim) {
         S.answer = got;
+        S.victim_idle = idle;
         pthread_cond_signal(&S.cv);
     }
     pthread_mutex_unlock(&S.mu);
@@ -347,10 +405,24 @@ static void recv_stolen(const void *msg, size_t len)
     tr__rbuf_t r;
     tr__wire_open(msg, len, &h, &r);
     uint8_t has = tr__rbuf_u8(&r);
-    if (r.bad || has > 1) { tr__warn("dropped a malformed stolen-task message from rank %u", h.src); return; }
-    if (has == 0) { answered((int)h.src, 0); return; }
+    if (r.bad || has > 2) { tr__warn("dropped a malformed stolen-task message from rank %u", h.src); return; }
+    if (has == 2) {   /* a hint: it has work now */
+        if (!atomic_load(&S.started) || (int)h.src == rt->rank) return;
+        pthread_mutex_lock(&S.mu);
+        S.hint = (int)h.src;
+        S.kicked = 1;
+        pthread_cond_signal(&S.cv);
+        pthread_mutex_unlock(&S.mu);
+        return;
+    }
+    if (has == 0) {
+        uint8_t idle = tr__rbuf_u8(&r);
+        if (r.bad || idle > 1) { tr__warn("dropped a malformed stolen-task message from rank %u", h.src); return; }
+        answered((int)h.src, 0, idle);
+        return;
+    }
     void *copy = malloc(len);
-    if (copy == NULL) { tr__error("out of memory receiving a stolen task from rank %u; dropped", h.src); answered((int)h.src, 0); return; }
+    if (copy == NULL) { tr__error("out of memory receiving a stolen task from rank %u; dropped", h.src); answered((int)h.src, 0, 0); return; }
     memcpy(copy, msg, len);
     tr__wire_open(copy, len, &h, &r);
     tr__rbuf_u8(&r);
@@ -362,7 +434,7 @@ static void recv_stolen(const void *msg, size_t len)
     if (!r.bad && owner < (uint32_t)rt->size) t = tr__task_decode(&r, copy, len, (int)owner, &id, &attempt, &why);
     if (t == NULL) {
         free(copy);
-        answered((int)h.src, 0);
+        answered((int)h.src, 0, 0);
         if (why == NULL) { tr__error("out of memory receiving a stolen task; dropped"); return; }
         tr__warn("refused a malformed stolen-task message from rank %u", h.src);
         if (owner < (uint32_t)rt->size) tr__task_reply_failed((int)owner, id, attempt, why);
@@ -377,7 +449,7 @@ static void recv_stolen(const void *msg, size_t len)
     atomic_fetch_add_explicit(&S.stolen, 1, memory_order_relaxed);
     tr__debug("work stealing: got task %016" PRIx64 " (owner %d) from rank %u", t->id, t->owner, h.src);
     tr__pool_push(&rt->pool, t);
-    answered((int)h.src, 1);
+    answered((int)h.src, 1, 0);
 }
 
 /* ------------------------------------------------------------- owner */
