@@ -13,12 +13,21 @@
  *   far   every rank a node of its own (tests/per_rank_node.sh): children
  *         whose argument is a 2 MiB stored object stay on rank 0
  *         (TASKRAY_STEAL_MAX_BYTES, default 1 MiB), small ones are stolen.
+ *   kill  (4 ranks, under taskray-run) top-level tasks with a soft affinity
+ *         for rank 1 are stolen by ranks 2 and 3 (the owner, rank 0, learns
+ *         it from MOVED); the first one rank 3 runs kills it (SIGKILL): the
+ *         tasks it held run again and every result is still right.
+ *
+ * In "on", top-level tasks with a soft affinity for rank 1 (3 ranks or
+ * more) are stolen too: their owner is not the victim (MOVED).
  *
  * Exit 0 when every check holds; rank 0 prints what ran where.
  */
 #include <taskray.h>
 
 #include <inttypes.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +60,23 @@ static tr_status_t st_child(tr_task_h t)
     return tr_task_return_i64(t, 1, tr_task_rank(t));
 }
 TR_REMOTE(st_child)
+
+/* Args i64 i, i64 k: like st_child, and rank k dies when it runs one. */
+static tr_status_t st_child_kill(tr_task_h t)
+{
+    int64_t i, k;
+    tr_status_t st;
+    if ((st = tr_task_arg_i64(t, 0, &i)) != TR_OK || (st = tr_task_arg_i64(t, 1, &k)) != TR_OK) return st;
+    if (tr_task_rank(t) == k) {
+        fprintf(stderr, "mpi_steal: rank %d kills itself (SIGKILL) in a task it stole\n", tr_task_rank(t));
+        fflush(stderr);
+        kill(getpid(), SIGKILL);
+    }
+    msleep(2);
+    if ((st = tr_task_return_i64(t, 0, 3 * i + 1)) != TR_OK) return st;
+    return tr_task_return_i64(t, 1, tr_task_rank(t));
+}
+TR_REMOTE(st_child_kill)
 
 /* Args: i64 n, i64 soft, [borrowed big ref].  Submits n children with an
  * affinity for its own rank; returns [0] = children that ran elsewhere,
@@ -110,27 +136,36 @@ static int run_parent(int soft, tr_ref_h big, int64_t *elsewhere_p)
     return 0;
 }
 
-/* Top-level tasks of the driver, soft affinity for rank 0. */
-static int run_top(int64_t *elsewhere_p)
+/* Top-level tasks of the driver, soft affinity for rank @to; rank @kill
+ * (or -1) dies when it runs one. */
+static int run_top(int to, int kill_rank, int64_t *elsewhere_p)
 {
     tr_task_params_t p = { .field_mask = TR_TASK_FIELD_NUM_RETURNS | TR_TASK_FIELD_RANK,
-                           .num_returns = 2, .rank = 0, .soft = 1 };
+                           .num_returns = 2, .rank = to, .soft = 1 };
     static tr_ref_h refs[NCHILD][2];
     int bad = 0;
     *elsewhere_p = 0;
     for (int i = 0; i < NCHILD / 2; i++) {
-        tr_arg_t a = TR_ARG_I64(i);
-        if (tr_task_submit(st_child, &a, 1, &p, refs[i]) != TR_OK) { fprintf(stderr, "submit: %s\n", tr_last_error()); return 1; }
+        tr_arg_t a[2] = { TR_ARG_I64(i), TR_ARG_I64(kill_rank) };
+        tr_status_t st = kill_rank >= 0 ? tr_task_submit(st_child_kill, a, 2, &p, refs[i])
+                                        : tr_task_submit(st_child, a, 1, &p, refs[i]);
+        if (st != TR_OK) { fprintf(stderr, "submit: %s\n", tr_last_error()); return 1; }
     }
     for (int i = 0; i < NCHILD / 2; i++) {
         int64_t v = -1, r = -1;
-        if (tr_get_i64(refs[i][0], 60000, &v) != TR_OK || tr_get_i64(refs[i][1], 60000, &r) != TR_OK || v != 3 * i + 1) bad++;
-        else if (r != 0) ++*elsewhere_p;
+        tr_status_t st = tr_get_i64(refs[i][0], 60000, &v);
+        if (st == TR_OK) st = tr_get_i64(refs[i][1], 60000, &r);
+        if (st != TR_OK || v != 3 * i + 1 || r == kill_rank) {
+            if (bad++ == 0) fprintf(stderr, "mpi_steal: task %d: %s (%s), value %" PRId64 " on rank %" PRId64 "\n", i,
+                                    tr_status_string(st), tr_last_error(), v, r);
+        } else if (r != to) {
+            ++*elsewhere_p;
+        }
         tr_ref_release(refs[i][0]);
         tr_ref_release(refs[i][1]);
     }
-    printf("mpi_steal: %d top-level tasks (soft affinity for rank 0): %" PRId64 " ran on other ranks, %d wrong\n",
-           NCHILD / 2, *elsewhere_p, bad);
+    printf("mpi_steal: %d top-level tasks (soft affinity for rank %d): %" PRId64 " ran on other ranks, %d wrong\n",
+           NCHILD / 2, to, *elsewhere_p, bad);
     return bad != 0;
 }
 
@@ -143,8 +178,8 @@ static int check(int ok, const char *what)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "on";
-    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "far") != 0) {
-        fprintf(stderr, "usage: mpi_steal on|off|far\n");
+    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "far") != 0 && strcmp(mode, "kill") != 0) {
+        fprintf(stderr, "usage: mpi_steal on|off|far|kill\n");
         return 2;
     }
     tr_init_params_t ip = { .field_mask = TR_INIT_FIELD_ARGC_ARGV, .argc = &argc, .argv = &argv };
@@ -152,9 +187,15 @@ int main(int argc, char **argv)
     if (st != TR_OK) { fprintf(stderr, "tr_init: %s: %s\n", tr_status_string(st), tr_last_error()); return 1; }
     if (tr_rank() != 0) return tr_finalize() == TR_OK ? 0 : 1;
     int bad = 0, size = tr_size();
-    int64_t soft = 0, hard = -1, top = 0, big = -1, small = 0;
+    int64_t soft = 0, hard = -1, top = 0, top1 = 0, big = -1, small = 0;
     bad += check(tr_size() >= 2, "needs at least 2 ranks");
-    if (strcmp(mode, "far") == 0) {
+    if (strcmp(mode, "kill") == 0) {
+        bad += check(size == 4, "kill needs 4 ranks");
+        if (size == 4) {
+            bad += run_top(1, 3, &top1);
+            bad += check(top1 > 0, "no task was stolen from rank 1");
+        }
+    } else if (strcmp(mode, "far") == 0) {
         unsigned char *buf = malloc(BIG_SIZE);
         tr_ref_h ref = TR_REF_NULL;
         if (buf) { memset(buf, 0x5a, BIG_SIZE); st = tr_put(buf, BIG_SIZE, &ref); free(buf); }
@@ -169,13 +210,15 @@ int main(int argc, char **argv)
     } else {
         bad += run_parent(1, TR_REF_NULL, &soft);
         bad += run_parent(0, TR_REF_NULL, &hard);
-        bad += run_top(&top);
+        bad += run_top(0, -1, &top);
+        if (size >= 3) bad += run_top(1, -1, &top1);
         bad += check(hard == 0, "a child with hard affinity (no_steal) left rank 0");
         if (strcmp(mode, "on") == 0) {
             bad += check(soft >= NCHILD / 10, "fewer than 10% of the soft-affine children were stolen");
             bad += check(top > 0, "no top-level task was stolen");
+            bad += check(size < 3 || top1 > 0, "no top-level task was stolen from rank 1 (MOVED)");
         } else {
-            bad += check(soft == 0 && top == 0, "a task moved with TASKRAY_STEAL=0");
+            bad += check(soft == 0 && top == 0 && top1 == 0, "a task moved with TASKRAY_STEAL=0");
         }
     }
     st = tr_finalize();

@@ -477,7 +477,8 @@ void        tr__spec_lost_locked(tr__spec_t *s, int rank);
 
 /* steal.c: work stealing between ranks */
 tr_status_t tr__steal_start(void);        /* after the transport is up */
-void        tr__steal_stop(void);
+void        tr__steal_stop(void);         /* the stealer thread; before the transport goes */
+void        tr__steal_free(void);         /* after the transport is gone */
 void        tr__steal_kick(void);         /* an executor found no work: the rank may be idle */
 void        tr__steal_surplus(void);      /* more queued than free executors (no lock held) */
 void        tr__steal_recv(int type, const void *msg, size_t len);

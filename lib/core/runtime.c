@@ -249,6 +249,7 @@ static void runtime_free(tr__rt_t *rt, int clean)
     tr__actors_shutdown();   /* destructors of live actors, on this thread */
     if (rt->comm) tr__comm_destroy(rt->comm);
     rt->comm = NULL;
+    tr__steal_free();
     tr__handle_release_all(drop_handle);
     tr__hmap_destroy(&rt->specs);
     tr__hmap_destroy(&rt->objs);

@@ -209,6 +209,7 @@ tr_status_t tr__steal_start(void)
     S.stop = 0;
     atomic_store(&S.nhungry, 0);
     if (!S.enabled || rt->size < 2) return TR_OK;
+    tr__steal_free();
     if ((S.hungry = calloc((size_t)rt->size, sizeof(*S.hungry))) == NULL) goto err_mem;
     S.near = malloc(sizeof(int) * (size_t)rt->size);
     S.far = malloc(sizeof(int) * (size_t)rt->size);
@@ -244,8 +245,13 @@ void tr__steal_stop(void)
     pthread_mutex_unlock(&S.mu);
     pthread_join(S.thread, NULL);
     atomic_store(&S.started, 0);
-    free(S.near); free(S.far); free((void *)S.hungry);
+    free(S.near); free(S.far);
     S.near = S.far = NULL;
+}
+
+void tr__steal_free(void)
+{
+    free((void *)S.hungry);   /* the loop (STEAL) and pushers read it until the transport is gone */
     S.hungry = NULL;
 }
 
@@ -353,12 +359,14 @@ static void recv_steal(const tr__wire_hdr_t *h, tr__rbuf_t *r)
     if ((int)node != rt->boot.node_of[thief])
         tr__debug("rank %d asks for work as node %u; this rank knows it as node %d", thief, node, rt->boot.node_of[thief]);
     struct tr_task *t = NULL;
-    if (S.enabled && atomic_load(&tr__state) == 1) {
+    /* started (acquire): S.hungry and S.max_bytes are set; not with TASKRAY_STEAL=0 */
+    if (atomic_load_explicit(&S.started, memory_order_acquire) && atomic_load(&tr__state) == 1) {
         steal_want_t w = { &cap, !tr__same_node(thief, rt->rank) };
         t = tr__pool_steal(&rt->pool, stealable, &w);
     }
     if (t == NULL) {
-        if (S.hungry && !atomic_exchange(&S.hungry[thief], 1)) atomic_fetch_add(&S.nhungry, 1);
+        if (atomic_load_explicit(&S.started, memory_order_acquire) && !atomic_exchange(&S.hungry[thief], 1))
+            atomic_fetch_add(&S.nhungry, 1);
         send_none(thief, tr__pool_busy(&rt->pool) == 0);
     }
     else give(t, thief);
