@@ -2,8 +2,9 @@
  * Work stealing between ranks.
  *
  * Thief: a small thread per rank (the stealer) wakes when an executor finds
- * no work or a task blocks; while the pool is idle (no runnable queued task,
- * an executor slot free) it asks one victim at a time for work (STEAL with
+ * no work or a task blocks; once the pool has been idle for 200 us (no
+ * runnable queued task, an executor slot free: a stream of small tasks from
+ * their owners does not make it steal) it asks one victim at a time (STEAL with
  * its free resources and node): ranks of its own node first, then the
  * others, from a start that rotates every sweep, dead ranks skipped.  After
  * a fruitless sweep it asks one victim per back-off step (200 us doubling to
@@ -34,6 +35,7 @@
 #define PARK_AFTER_NS     (1000ull * 1000 * 1000)
 #define ANSWER_WAIT_NS    (200ull * 1000 * 1000)   /* a victim that does not answer: next one */
 #define BUSY_RECHECK_NS   (50ull * 1000 * 1000)
+#define IDLE_FIRST_NS     (200ull * 1000)           /* idle this long before the first ask */
 
 typedef struct tr__stealer {
     pthread_t        thread;
@@ -137,7 +139,7 @@ static void *steal_main(void *arg)
 {
     (void)arg;
     tr__rt_t *rt = tr__rt;
-    uint64_t backoff = BACKOFF_MIN_NS, quiet_since = 0, ran_at_park = 0;
+    uint64_t backoff = BACKOFF_MIN_NS, quiet_since = 0, ran_at_park = 0, idle_since = 0;
     int parked = 0, sweep = rt->rank, tried = 0, nvictims = S.nnear + S.nfar;
     int busy_seen = 0;   /* a victim of this sweep had work (running or queued) */
     pthread_mutex_lock(&S.mu);
@@ -151,7 +153,14 @@ static void *steal_main(void *arg)
             parked = 0; backoff = BACKOFF_MIN_NS; quiet_since = 0; tried = 0;
         }
         if (!idle) {   /* an executor going idle kicks us */
+            idle_since = 0;
             if (!S.kicked && !S.stop) wait_until(tr__now_ns() + BUSY_RECHECK_NS);
+            continue;
+        }
+        if (idle_since == 0) {   /* idle a moment first: a stream of small tasks refills it */
+            idle_since = tr__now_ns();
+            uint64_t until = idle_since + IDLE_FIRST_NS;
+            while (!S.stop && tr__now_ns() < until) wait_until(until);
             continue;
         }
         if (S.hint >= 0) {   /* a victim that refused us has work now: ask it first */
