@@ -142,6 +142,7 @@ static void *steal_main(void *arg)
     uint64_t backoff = BACKOFF_MIN_NS, quiet_since = 0, ran_at_park = 0, idle_since = 0;
     int parked = 0, sweep = rt->rank, tried = 0, nvictims = S.nnear + S.nfar;
     int busy_seen = 0;   /* a victim of this sweep had work (running or queued) */
+    int prefer = -1;     /* the victim that gave us work last: asked first */
     pthread_mutex_lock(&S.mu);
     while (!S.stop) {
         S.kicked = 0;
@@ -157,7 +158,7 @@ static void *steal_main(void *arg)
             if (!S.kicked && !S.stop) wait_until(tr__now_ns() + BUSY_RECHECK_NS);
             continue;
         }
-        if (idle_since == 0) {   /* idle a moment first: a stream of small tasks refills it */
+        if (idle_since == 0 && prefer < 0) {   /* idle a moment first: a stream of small tasks refills it */
             idle_since = tr__now_ns();
             uint64_t until = idle_since + IDLE_FIRST_NS;
             while (!S.stop && tr__now_ns() < until) wait_until(until);
@@ -167,17 +168,23 @@ static void *steal_main(void *arg)
             int v = S.hint;
             S.hint = -1;
             parked = 0; backoff = BACKOFF_MIN_NS; quiet_since = 0; busy_seen = 0;
-            if (!tr__rank_is_dead(v) && ask(v, &cap) == 1) tried = 0;
+            prefer = !tr__rank_is_dead(v) && ask(v, &cap) == 1 ? v : -1;
             continue;
         }
         if (parked) {   /* an executor going idle after a task, or a hint, wakes us */
             if (!S.kicked && !S.stop) pthread_cond_wait(&S.cv, &S.mu);
             continue;
         }
+        if (prefer >= 0) {   /* the last victim that had work, again at once */
+            int v = prefer;
+            prefer = !tr__rank_is_dead(v) && ask(v, &cap) == 1 ? v : -1;
+            continue;
+        }
         int v = victim_at(sweep, tried);
         int got = v >= 0 ? ask(v, &cap) : -1;
         if (got == 1) {   /* work: keep this victim first */
             backoff = BACKOFF_MIN_NS; quiet_since = 0; tried = 0; busy_seen = 0;
+            prefer = v;
             continue;
         }
         busy_seen |= got == 0;
