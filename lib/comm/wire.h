@@ -43,7 +43,7 @@ typedef enum {
     TR__MSG_ACKPT    = 24, /* actor's rank -> owner: a checkpoint of its state */
     TR__MSG_REPLICATE = 25, /* owner -> replica rank: pull and keep a copy (tag, id); REPLY */
     TR__MSG_STEAL    = 26, /* idle rank -> victim: send me queued work (lib/core/steal.c) */
-    TR__MSG_STOLEN   = 27, /* victim -> thief: a task to run, or none */
+    TR__MSG_STOLEN   = 27, /* victim -> thief: a task to run, or none, or "I have work now" */
     TR__MSG_MOVED    = 28, /* victim -> owner: your task now runs on the thief */
     TR__MSG_PG       = 29, /* placement groups: reserve, ready, release (lib/core/pg.c) */
     TR__MSG_MAX
@@ -57,6 +57,9 @@ typedef struct tr__wire_hdr {
     uint32_t length;   /* whole message, header included */
     uint64_t job;
 } tr__wire_hdr_t;
+
+/* TASK flags (one byte after the argument count) */
+enum { TR__TASK_NO_STEAL = 1 };   /* hard placement: the executor never gives it away */
 
 /* Argument / return value encodings */
 /* How a value travels: inline bytes; a stored object (owner, id, size, a

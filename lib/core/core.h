@@ -174,6 +174,7 @@ typedef struct tr__spec {
     int             target;
     int             unresolved;
     int             cancel_sent;
+    uint8_t         no_steal;       /* hard placement (rank/node affinity, placement group): never stolen */
     tr__obj_t      *actor;          /* an actor call: the actor's handle object */
     uint64_t        method_id;
     uint64_t        aseq_sent;      /* an actor call: its sequence number in its stream */
@@ -217,6 +218,8 @@ struct tr_task {
     struct tr_task *next;
     tr_status_t     fetch_status;
     uint64_t        ctx_id;      /* id seed for children (task id mixed with attempt) */
+    uint32_t        gen;         /* the owner's retry generation (ctx_id's seed), for re-sending */
+    uint8_t         no_steal;    /* stays on this rank: hard placement, or stolen once already */
     /* actor work: a call, the constructor, or the destructor */
     struct tr__actor *actor;
     int             actor_op;    /* TR__AOP_* */
@@ -279,6 +282,15 @@ typedef struct tr__pool {
 tr_status_t tr__pool_start(tr__pool_t *p, int nexec, const tr__req_t *have, uint64_t spin_ns);
 void        tr__pool_stop(tr__pool_t *p);
 void        tr__pool_push(tr__pool_t *p, struct tr_task *t);
+/* Work stealing (victim side): take out the oldest queued task that @ok
+ * accepts, provided more runnable tasks are queued than executors are free
+ * to take them.  NULL when none; @ok runs under pool.mu (takes no lock). */
+struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t, void *arg), void *arg);
+/* Resources free now, and 1 when the pool is idle: no runnable queued task
+ * and an executor slot free. */
+int         tr__pool_idle(tr__pool_t *p, tr__req_t *free_p);
+/* Tasks queued or running (not blocked) now. */
+int         tr__pool_busy(tr__pool_t *p);
 /* Remove a queued task; 1 when it was found (not started). */
 int         tr__pool_remove(tr__pool_t *p, uint64_t task_id, struct tr_task **t_p);
 /* A task about to block (tr_get inside a task) lends its slot to others. */
@@ -514,6 +526,27 @@ void        tr__task_failmsg(struct tr_task *t, const char *fmt, ...) TR_PRINTF(
 void        tr__recv_task(const void *msg, size_t len);
 void        tr__recv_result(const void *msg, size_t len);
 void        tr__recv_cancel(const void *msg, size_t len);
+/* Decode a task body (the TASK layout after the header) from @r, which
+ * reads the heap copy @copy of @len bytes that the task then keeps.  NULL
+ * on a malformed body (@why says why; @id_p and @attempt_p are set when
+ * they could be read) or no memory (*why_p NULL). */
+struct tr_task *tr__task_decode(struct tr__rbuf *r, void *copy, size_t len, int owner,
+                                uint64_t *id_p, uint32_t *attempt_p, const char **why_p);
+/* The TASK body of a queued task, with its true owner implied. */
+void        tr__task_encode(struct tr__wbuf *w, const struct tr_task *t);
+/* Answer @owner's task @id with a failure (the task cannot run here). */
+void        tr__task_reply_failed(int owner, uint64_t id, uint32_t attempt, const char *why);
+/* Owner: spec @s's executing rank @rank is gone: re-run it or fail it. */
+void        tr__spec_lost_locked(tr__spec_t *s, int rank);
+
+/* steal.c: work stealing between ranks */
+tr_status_t tr__steal_start(void);        /* after the transport is up */
+void        tr__steal_stop(void);         /* the stealer thread; before the transport goes */
+void        tr__steal_free(void);         /* after the transport is gone */
+void        tr__steal_kick(void);         /* an executor found no work: the rank may be idle */
+void        tr__steal_surplus(void);      /* more queued than free executors (no lock held) */
+void        tr__steal_recv(int type, const void *msg, size_t len);
+void        tr__steal_counts(uint64_t *stolen_p, uint64_t *given_p);
 void        tr__task_resolve_args(struct tr_task *t);    /* executor: pin stored arguments */
 uint64_t    tr__next_task_id(void);
 

@@ -367,6 +367,7 @@ static void *exec_main(void *arg)
         }
         if (t == NULL) {
             if (p->stop) break;   /* the stop broadcast may have come while we spun */
+            tr__steal_kick();     /* takes no pool lock: only the stealer's */
             p->nidle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->nidle--;
@@ -444,9 +445,51 @@ void tr__pool_push(tr__pool_t *p, struct tr_task *t)
     pthread_mutex_lock(&p->mu);
     t->next = p->head;
     p->head = t;
-    __atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED);
+    int surplus = __atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED) > p->target - p->active &&
+                  !t->no_steal && t->actor_op == TR__AOP_NONE;
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
+    if (surplus) tr__steal_surplus();   /* ranks that found nothing here may ask again */
+}
+
+struct tr_task *tr__pool_steal(tr__pool_t *p, int (*ok)(const struct tr_task *t, void *arg), void *arg)
+{
+    struct tr_task **oldest = NULL;
+    pthread_mutex_lock(&p->mu);
+    /* queued work counts whether or not it fits the resources free at this
+     * moment (the running tasks hold them) */
+    int free_slots = p->target - p->active;
+    if (p->queued <= (free_slots > 0 ? free_slots : 0)) { pthread_mutex_unlock(&p->mu); return NULL; }
+    for (struct tr_task **pp = &p->head, *t; (t = *pp) != NULL; pp = &t->next)
+        if (ok(t, arg)) oldest = pp;   /* the list is newest first: keep the last */
+    struct tr_task *t = NULL;
+    if (oldest != NULL) {
+        t = *oldest;
+        *oldest = t->next;
+        t->next = NULL;
+        __atomic_sub_fetch(&p->queued, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return t;
+}
+
+int tr__pool_busy(tr__pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->queued + p->active;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int tr__pool_idle(tr__pool_t *p, tr__req_t *free_p)
+{
+    pthread_mutex_lock(&p->mu);
+    int idle = !p->stop && p->active < p->target && !runnable_locked(p);
+    free_p->cpus = p->cpus_avail > 0 ? p->cpus_avail : 0;
+    free_p->nres = p->avail.nres;
+    memcpy(free_p->res, p->avail.res, sizeof(free_p->res[0]) * (size_t)p->avail.nres);
+    pthread_mutex_unlock(&p->mu);
+    return idle;
 }
 
 int tr__pool_remove(tr__pool_t *p, uint64_t id, struct tr_task **t_p)
@@ -475,6 +518,7 @@ void tr__pool_block_enter(void)
     if (t) take_locked(p, &t->req, -1);
     kick_locked(p);
     pthread_mutex_unlock(&p->mu);
+    tr__steal_kick();   /* a free slot: the rank may steal */
 }
 
 void tr__pool_block_leave(void)

@@ -39,6 +39,8 @@ static void on_recv(void *arg, const void *msg, size_t len)
         break;
     case TR__MSG_PG:
         tr__pg_recv(h.type, msg, len);
+    case TR__MSG_STEAL: case TR__MSG_STOLEN: case TR__MSG_MOVED:
+        tr__steal_recv(h.type, msg, len);
         break;
     case TR__MSG_DEATH: case TR__MSG_FIN:
         tr__failure_recv(h.type, msg, len);
@@ -128,7 +130,9 @@ void tr__rt_stats(tr_object_store_stats_t *st)
 static void print_summary(tr__rt_t *rt)
 {
     tr_object_store_stats_t s;
+    uint64_t stolen, given;
     tr__rt_stats(&s);
+    tr__steal_counts(&stolen, &given);
     fprintf(stderr,
             "taskray summary: rank %d: tasks submitted %" PRIu64 " run %" PRIu64 "; object store: capacity %" PRIu64
             " used %" PRIu64 " objects %" PRIu64 " (primary %" PRIu64 ", secondary %" PRIu64 "), spilled %" PRIu64
@@ -136,13 +140,13 @@ static void print_summary(tr__rt_t *rt)
             " bytes), evictions %" PRIu64 ", fetches %" PRIu64 " (%" PRIu64 " bytes), owned %" PRIu64 ", borrowed %" PRIu64
             ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 "; failures: ranks died %" PRIu64
             ", tasks retried %" PRIu64 ", objects rebuilt %" PRIu64 ", actors restarted %" PRIu64
-            ", calls retried %" PRIu64 "\n",
+            ", calls retried %" PRIu64 "; work stealing: tasks stolen %" PRIu64 ", given away %" PRIu64 "\n",
             rt->rank, rt->tasks_submitted, atomic_load(&rt->tasks_run), s.capacity_bytes, s.used_bytes, s.num_objects,
             s.num_primary, s.num_secondary, s.spilled_bytes, s.spilled_objects, s.spills, s.spill_bytes_total,
             s.restores, s.restore_bytes_total, s.evictions, s.fetches, s.fetch_bytes_total, s.owned_objects,
             s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0,
             rt->fstats.ranks_died, rt->fstats.tasks_retried, rt->fstats.objects_rebuilt,
-            rt->fstats.actors_restarted, rt->fstats.calls_retried);
+            rt->fstats.actors_restarted, rt->fstats.calls_retried, stolen, given);
 }
 
 static tr_status_t check_tables(tr__rt_t *rt)
@@ -212,6 +216,7 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
         uint64_t hb_to = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_TIMEOUT_MS", (long long)hb * 20, hb, 36000000);
         if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to,
                                   &cb, &rt->comm)) != TR_OK) return st;
+        if ((st = tr__steal_start()) != TR_OK) return st;
     }
     return TR_OK;
 }
@@ -239,10 +244,12 @@ static void drop_handle(tr__handle_kind_t kind, void *ptr)
 
 static void runtime_free(tr__rt_t *rt, int clean)
 {
+    tr__steal_stop();
     if (rt->pool.threads) tr__pool_stop(&rt->pool);
     tr__actors_shutdown();   /* destructors of live actors, on this thread */
     if (rt->comm) tr__comm_destroy(rt->comm);
     rt->comm = NULL;
+    tr__steal_free();
     tr__handle_release_all(drop_handle);
     tr__hmap_destroy(&rt->specs);
     tr__hmap_destroy(&rt->objs);
@@ -342,6 +349,7 @@ tr_status_t tr_finalize(void)
     } else {
         clean = tr__fin_barrier(0);   /* everyone still serves here */
     }
+    tr__steal_stop();   /* no task is left anywhere to steal */
     if (tr__env_i64("TASKRAY_SUMMARY", 0, 0, 1)) print_summary(rt);
     atomic_store(&tr__state, 2);
     tr__pool_stop(&rt->pool);

@@ -372,6 +372,7 @@ static void send_task(tr__spec_t *s, int target)
     tr__wbuf_u32(&w, (uint32_t)s->gen);
     tr__wbuf_u16(&w, (uint16_t)s->nret);
     tr__wbuf_u16(&w, (uint16_t)s->nargs);
+    tr__wbuf_u8(&w, s->no_steal ? TR__TASK_NO_STEAL : 0);
     tr__encode_req(&w, &s->req);
     tr__encode_args(&w, s, target);
     void *m = tr__wbuf_finish(&w, TR__MSG_TASK, (uint32_t)rt->rank, rt->boot.job_id, &len);
@@ -412,6 +413,8 @@ static void run_here(tr__spec_t *s)
         return;
     }
     t->ctx_id = s->gen ? tr__hash2(s->id, (uint64_t)s->gen) : s->id;
+    t->gen = (uint32_t)s->gen;
+    t->no_steal = s->no_steal;
     t->req = s->req;
     tr__local_args(t, s);
     tr__pool_push(&rt->pool, t);
@@ -693,6 +696,8 @@ tr_status_t tr__submit(const tr__fn_t *fn, tr__obj_t *actor, uint64_t method_id,
     s->fn = fn; s->nret = nret; s->nargs = nargs; s->max_retries = retries; s->req = req;
     s->target = -1;
     s->strategy = place.strategy; s->soft = place.soft; s->aff_rank = place.rank; s->aff_node = place.node;
+    /* placed by a constraint: never stolen (a soft affinity is only where it starts) */
+    s->no_steal = (!place.soft && (place.rank >= 0 || place.node >= 0)) || place.pg != TR_PG_NULL;
     s->method_id = method_id;
     s->args = calloc((size_t)(nargs ? nargs : 1), sizeof(*s->args));
     s->rets = calloc((size_t)nret, sizeof(*s->rets));
@@ -1035,7 +1040,7 @@ void tr__task_finish(struct tr_task *t, tr_status_t st)
 
 /* --------------------------------------------------- message handlers */
 
-static void reply_failed(int owner, uint64_t id, uint32_t attempt, const char *why)
+void tr__task_reply_failed(int owner, uint64_t id, uint32_t attempt, const char *why)
 {
     tr__wbuf_t w;
     size_t len;
@@ -1070,6 +1075,64 @@ void tr__decode_args(tr__rbuf_t *r, struct tr_task *t, size_t len)
     }
 }
 
+struct tr_task *tr__task_decode(tr__rbuf_t *r, void *copy, size_t len, int owner,
+                                uint64_t *id_p, uint32_t *attempt_p, const char **why_p)
+{
+    uint64_t id = tr__rbuf_u64(r), fn_id = tr__rbuf_u64(r);
+    uint32_t attempt = tr__rbuf_u32(r), gen = tr__rbuf_u32(r);
+    uint16_t nret = tr__rbuf_u16(r), nargs = tr__rbuf_u16(r);
+    uint8_t flags = tr__rbuf_u8(r);
+    tr__req_t req;
+    tr__decode_req(r, &req);
+    const tr__fn_t *fn = tr__fn_by_id(fn_id);
+    *id_p = id;
+    *attempt_p = attempt;
+    *why_p = NULL;
+    if (r->bad || nret < 1 || nret > TR_MAX_RETURNS || fn == NULL) {
+        *why_p = fn == NULL && !r->bad ? "the executing rank does not know its remote function"
+                                       : "the task message was malformed";
+        return NULL;
+    }
+    struct tr_task *t = tr__task_new(id, fn, owner, (int)attempt, nret, nargs);
+    if (t == NULL) return NULL;
+    t->ctx_id = gen ? tr__hash2(id, (uint64_t)gen) : id;
+    t->gen = gen;
+    t->no_steal = (flags & TR__TASK_NO_STEAL) != 0;
+    t->msgbuf = copy;
+    t->req = req;
+    tr__decode_args(r, t, len);
+    return t;
+}
+
+/* The TASK body of a queued task (tr__task_decode reads it back): its
+ * arguments as the executor holds them, unpinned. */
+void tr__task_encode(tr__wbuf_t *w, const struct tr_task *t)
+{
+    tr__wbuf_u64(w, t->id);
+    tr__wbuf_u64(w, t->fn->id);
+    tr__wbuf_u32(w, (uint32_t)t->attempt);
+    tr__wbuf_u32(w, t->gen);
+    tr__wbuf_u16(w, (uint16_t)t->nret);
+    tr__wbuf_u16(w, (uint16_t)t->nargs);
+    tr__wbuf_u8(w, t->no_steal ? TR__TASK_NO_STEAL : 0);
+    tr__encode_req(w, &t->req);
+    for (int i = 0; i < t->nargs; i++) {
+        const tr__xarg_t *a = &t->args[i];
+        tr__wbuf_u8(w, a->kind);
+        if (a->kind == TR__VAL_INLINE) {
+            tr__wbuf_u64(w, a->size);
+            tr__wbuf_put(w, a->data, a->size);
+            continue;
+        }
+        tr__wbuf_u32(w, (uint32_t)a->owner);
+        tr__wbuf_u64(w, a->id);
+        if (a->kind == TR__VAL_REF) {
+            tr__wbuf_u64(w, a->size);
+            tr__wbuf_u32(w, (uint32_t)a->hint);
+        }
+    }
+}
+
 void tr__recv_task(const void *msg, size_t len)
 {
     tr__wire_hdr_t h;
@@ -1079,27 +1142,19 @@ void tr__recv_task(const void *msg, size_t len)
     memcpy(copy, msg, len);
     tr__rbuf_t r;
     tr__wire_open(copy, len, &h, &r);
-    uint64_t id = tr__rbuf_u64(&r), fn_id = tr__rbuf_u64(&r);
-    uint32_t attempt = tr__rbuf_u32(&r), gen = tr__rbuf_u32(&r);
-    uint16_t nret = tr__rbuf_u16(&r), nargs = tr__rbuf_u16(&r);
-    tr__req_t req;
-    tr__decode_req(&r, &req);
-    const tr__fn_t *fn = tr__fn_by_id(fn_id);
-    if (r.bad || nret < 1 || nret > TR_MAX_RETURNS || fn == NULL) {
+    uint64_t id;
+    uint32_t attempt;
+    const char *why;
+    struct tr_task *t = tr__task_decode(&r, copy, len, (int)h.src, &id, &attempt, &why);
+    if (t == NULL) {
+        free(copy);
+        if (why == NULL) { tr__error("out of memory receiving a task; dropped"); return; }
         /* answer, so that the owner's task fails instead of waiting forever
          * (an owner drops results for tasks it does not know) */
         tr__warn("refused a malformed task message from rank %u", h.src);
-        reply_failed((int)h.src, id, attempt, fn == NULL && !r.bad ? "the executing rank does not know its remote function"
-                                                           : "the task message was malformed");
-        free(copy);
+        tr__task_reply_failed((int)h.src, id, attempt, why);
         return;
     }
-    struct tr_task *t = tr__task_new(id, fn, (int)h.src, (int)attempt, nret, nargs);
-    if (t == NULL) { free(copy); tr__error("out of memory receiving a task; dropped"); return; }
-    t->ctx_id = gen ? tr__hash2(id, (uint64_t)gen) : id;
-    t->msgbuf = copy;
-    t->req = req;
-    tr__decode_args(&r, t, len);
     if (r.bad) {
         tr__warn("malformed arguments in a task message from rank %u", h.src);
         tr__task_failmsg(t, "the task message was malformed");
@@ -1204,10 +1259,14 @@ void tr__recv_result(const void *msg, size_t len)
     pthread_mutex_lock(&rt->lock);
     tr__spec_t *s = r.bad ? NULL : tr__hmap_get(&rt->specs, id);
     if (r.bad) tr__warn("dropped a malformed result message from rank %u", h.src);
-    else if (s == NULL || s->state != TR__SPEC_QUEUED || s->attempt != (int)attempt || s->target != (int)h.src ||
-             (outcome == OUT_OK && n != s->nret)) {
+    /* a plain task may come from another rank than its target: a thief that
+     * stole it, before the victim's MOVED arrives (the attempt tells runs apart) */
+    else if (s == NULL || s->state != TR__SPEC_QUEUED || s->attempt != (int)attempt ||
+             (s->target != (int)h.src && s->actor != NULL) || (outcome == OUT_OK && n != s->nret)) {
         if (s && s->attempt != (int)attempt && rt->ndead > 0)   /* a run that was written off */
             tr__debug("dropped a result from rank %u of an earlier attempt", h.src);
+        else if (s == NULL && rt->ndead > 0)   /* a written-off run finished after its re-run */
+            tr__debug("dropped a result from rank %u for task %016" PRIx64 ", which is no longer pending", h.src, id);
         else if (s == NULL)
             tr__warn("dropped a result from rank %u for task %016" PRIx64 ", which this rank does not run (stale or forged)", h.src, id);
         else
@@ -1262,21 +1321,23 @@ void tr__tasks_rank_died_locked(int rank)
         tr__spec_t *s = m->vals[i];
         if (s && s->actor == NULL && s->state == TR__SPEC_QUEUED && s->target == rank) lost[n++] = s;
     }
-    for (size_t k = 0; k < n; k++) {
-        tr__spec_t *s = lost[k];
-        if (s->max_retries < 0 || s->attempt < s->max_retries) {
-            tr__info("task '%s' was on rank %d, which died: running it again (attempt %d)", spec_name(s), rank, s->attempt + 2);
-            s->attempt++;
-            rt->fstats.tasks_retried++;
-            redispatch_locked(s);
-            continue;
-        }
-        char buf[512];
-        snprintf(buf, sizeof(buf), "task '%s' was running on rank %d, which died, and it has no retries left "
-                 "(max_retries %d)", spec_name(s), rank, s->max_retries);
-        tr__spec_fail_locked(s, TR_ERR_WORKER_DIED, rank, buf);
-    }
+    for (size_t k = 0; k < n; k++) tr__spec_lost_locked(lost[k], rank);
     free(lost);
+}
+
+void tr__spec_lost_locked(tr__spec_t *s, int rank)
+{
+    if (s->max_retries < 0 || s->attempt < s->max_retries) {
+        tr__info("task '%s' was on rank %d, which died: running it again (attempt %d)", spec_name(s), rank, s->attempt + 2);
+        s->attempt++;
+        tr__rt->fstats.tasks_retried++;
+        redispatch_locked(s);
+        return;
+    }
+    char buf[512];
+    snprintf(buf, sizeof(buf), "task '%s' was running on rank %d, which died, and it has no retries left "
+             "(max_retries %d)", spec_name(s), rank, s->max_retries);
+    tr__spec_fail_locked(s, TR_ERR_WORKER_DIED, rank, buf);
 }
 
 /* An owned object lost every copy: run the task that made it again, under
@@ -1312,6 +1373,7 @@ int tr__rerun_locked(tr__spec_t *L, uint64_t for_id)
     s->strategy = L->strategy; s->soft = L->soft; s->aff_rank = L->aff_rank; s->aff_node = L->aff_node;
     s->attempt = L->attempt + 1;   /* results of the lost run are not taken */
     s->target = -1;
+    s->no_steal = L->no_steal;
     s->name = L->name ? strdup(L->name) : NULL;
     s->args = calloc((size_t)(s->nargs ? s->nargs : 1), sizeof(*s->args));
     s->rets = calloc((size_t)s->nret, sizeof(*s->rets));
