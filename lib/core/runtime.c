@@ -39,6 +39,7 @@ static void on_recv(void *arg, const void *msg, size_t len)
         break;
     case TR__MSG_PG:
         tr__pg_recv(h.type, msg, len);
+        break;
     case TR__MSG_STEAL: case TR__MSG_STOLEN: case TR__MSG_MOVED:
         tr__steal_recv(h.type, msg, len);
         break;
