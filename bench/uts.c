@@ -20,8 +20,8 @@
  * holds at least 2 nodes, it submits the shallowest half of the stack as a
  * new task (nested submission).  It returns its counts with the refs of the
  * tasks it spawned (tr_task_return_refs); the driver tr_waits on the
- * growing set of refs, reads each result with tr_get_buffer and adds the
- * spawned refs with tr_buf_refs.  Both traversals must count the same nodes.
+ * growing set of refs (whatever is ready every few milliseconds), reads each
+ * result with tr_get_buffer and adds the spawned refs with tr_buf_refs.  Both traversals must count the same nodes.
  *
  *   efficiency = serial_s / (parallel_s * ranks)
  *
@@ -289,76 +289,108 @@ static int serial(const uts_params_t *p, const uts_node_t *root, uts_count_t *c_
     return rc;
 }
 
+/* The refs the driver waits on: grows as tasks report their children. */
+typedef struct pending {
+    tr_ref_h *refs;
+    size_t   *idx;
+    size_t    n, cap;
+} pending_t;
+
+static int pending_reserve(pending_t *p, size_t more)
+{
+    if (p->n + more <= p->cap) return 0;
+    size_t cap = p->cap ? p->cap : 1024;
+    while (p->n + more > cap) cap *= 2;
+    tr_ref_h *r = realloc(p->refs, cap * sizeof(*r));
+    if (r == NULL) return -1;
+    p->refs = r;
+    size_t *i = realloc(p->idx, cap * sizeof(*i));
+    if (i == NULL) return -1;
+    p->idx = i, p->cap = cap;
+    return 0;
+}
+
+/* One finished task: add its counts to @c and its children's refs to @p. */
+static tr_status_t collect(tr_ref_h r, pending_t *p, uts_count_t *c, double *busy)
+{
+    const void *data = NULL;
+    size_t size = 0;
+    tr_buf_h buf = TR_BUF_NULL;
+    tr_status_t st = tr_get_buffer(r, WAIT_MS, &data, &size, &buf);
+    if (st != TR_OK) return st;
+    uts_count_t tc;
+    size_t nk = tr_buf_num_refs(buf);
+    if (size != sizeof(tc)) st = TR_ERR_PROTOCOL;
+    else if (pending_reserve(p, nk) != 0) st = TR_ERR_NO_MEMORY;
+    else if (nk > 0) st = tr_buf_refs(buf, p->refs + p->n, nk);
+    if (st == TR_OK) {
+        memcpy(&tc, data, sizeof(tc));
+        p->n += nk;
+        c->nodes += tc.nodes, c->leaves += tc.leaves, c->spawned += tc.spawned;
+        if (tc.max_height > c->max_height) c->max_height = tc.max_height;
+        if (tc.rank >= 0 && tc.rank < tr_size()) busy[tc.rank] += tc.busy_s;
+    }
+    tr_buf_release(buf);
+    return st;
+}
+
 /* The parallel traversal: submit the root task, then gather every task's
- * counts and the refs it spawned until none is pending. */
+ * counts and the refs it spawned until none is pending.  The driver wakes
+ * for every ready result at most each GATHER_MS, not once per task, so that
+ * it takes little CPU from rank 0's executors; the tasks run meanwhile
+ * (their children were submitted by the tasks, not by the driver). */
+#define GATHER_MS 5
 static int parallel(const uts_params_t *p, const uts_node_t *root, uts_count_t *c_p, int64_t *tasks_p,
                     double *busy, char *fail, size_t flen)
 {
-    size_t cap = 1024, n = 0;
-    tr_ref_h *pend = malloc(cap * sizeof(*pend));
-    size_t *idx = malloc(cap * sizeof(*idx));
+    pending_t pend = { NULL, NULL, 0, 0 };
+    tr_ref_h *ready = NULL;
     uts_count_t c = { 0, 0, 0, 0, 0, 0 };
     int64_t tasks = 0;
     tr_status_t st = TR_ERR_NO_MEMORY;
-    if (pend == NULL || idx == NULL) goto out;
+    if (pending_reserve(&pend, 1) != 0) goto out;
     tr_arg_t a[4] = { TR_ARG_BYTES(root, sizeof(*root)), TR_ARG_I64(p->depth), TR_ARG_F64(p->b0),
                       TR_ARG_I64(p->chunk) };
-    st = tr_task_submit(fn_uts_walk, a, 4, NULL, &pend[n]);
+    st = tr_task_submit(fn_uts_walk, a, 4, NULL, &pend.refs[0]);
     if (st != TR_OK) goto out;
-    n++;
-    while (n > 0) {
+    pend.n = 1;
+    double deadline = mono_s() + WAIT_MS / 1000.0;
+    while (pend.n > 0) {
         size_t nready = 0;
-        st = tr_wait(pend, n, 1, WAIT_MS, idx, &nready);
+        st = tr_wait(pend.refs, pend.n, pend.n, GATHER_MS, pend.idx, &nready);
         if (st != TR_OK) goto out;
-        if (nready == 0) {
+        if (nready == 0 && mono_s() > deadline) {
             st = TR_ERR_TIMEOUT;
             goto out;
         }
-        size_t i = idx[0];
-        tr_ref_h r = pend[i];
-        pend[i] = pend[--n];
-        const void *data = NULL;
-        size_t size = 0;
-        tr_buf_h buf = TR_BUF_NULL;
-        st = tr_get_buffer(r, WAIT_MS, &data, &size, &buf);
-        tr_ref_release(r);
-        if (st != TR_OK) goto out;
-        uts_count_t tc;
-        size_t nk = tr_buf_num_refs(buf);
-        if (size != sizeof(tc)) {
-            tr_buf_release(buf);
-            st = TR_ERR_PROTOCOL;
+        /* take the ready ones out (indices in input order), then collect */
+        tr_ref_h *rd = realloc(ready, (nready ? nready : 1) * sizeof(*rd));
+        if (rd == NULL) {
+            st = TR_ERR_NO_MEMORY;
             goto out;
         }
-        memcpy(&tc, data, sizeof(tc));
-        if (n + nk > cap) {
-            while (n + nk > cap) cap *= 2;
-            tr_ref_h *np = realloc(pend, cap * sizeof(*np));
-            size_t *ni = realloc(idx, cap * sizeof(*ni));
-            if (np != NULL) pend = np;
-            if (ni != NULL) idx = ni;
-            if (np == NULL || ni == NULL) {
-                tr_buf_release(buf);
-                st = TR_ERR_NO_MEMORY;
-                goto out;
-            }
+        ready = rd;
+        size_t w = 0, k = 0;
+        for (size_t i = 0; i < pend.n; i++) {
+            if (k < nready && pend.idx[k] == i) ready[k++] = pend.refs[i];
+            else pend.refs[w++] = pend.refs[i];
         }
-        st = nk > 0 ? tr_buf_refs(buf, pend + n, nk) : TR_OK;
-        tr_buf_release(buf);
+        pend.n = w;
+        for (k = 0; k < nready; k++) {
+            if (st == TR_OK) st = collect(ready[k], &pend, &c, busy);
+            tr_ref_release(ready[k]);
+            tasks++;
+        }
         if (st != TR_OK) goto out;
-        n += nk;
-        tasks++;
-        c.nodes += tc.nodes, c.leaves += tc.leaves, c.spawned += tc.spawned;
-        if (tc.max_height > c.max_height) c.max_height = tc.max_height;
-        if (tc.rank >= 0 && tc.rank < tr_size()) busy[tc.rank] += tc.busy_s;
     }
     *c_p = c;
     *tasks_p = tasks;
 out:
     if (st != TR_OK) snprintf(fail, flen, "parallel traversal: %s (%s)", tr_status_string(st), tr_last_error());
-    for (size_t i = 0; i < n; i++) tr_ref_release(pend[i]);
-    free(pend);
-    free(idx);
+    for (size_t i = 0; i < pend.n; i++) tr_ref_release(pend.refs[i]);
+    free(pend.refs);
+    free(pend.idx);
+    free(ready);
     return st == TR_OK ? 0 : -1;
 }
 
