@@ -276,7 +276,9 @@ int tr__sched_place(tr__sched_t *s, const tr__req_t *need, const tr__place_t *pl
             *st = TR_ERR_INVALID_ARG;
             return -1;
         }
-        if (fits(s, pl->rank, need, &why) && (!pl->soft || !overloaded(s, pl->rank, need))) {
+        /* soft: kept while the rank is alive and has the resources; what
+         * queues up there is for idle ranks to steal */
+        if (fits(s, pl->rank, need, &why)) {
             s->n_affinity++;
             return pl->rank;
         }
@@ -297,7 +299,7 @@ int tr__sched_place(tr__sched_t *s, const tr__req_t *need, const tr__place_t *pl
             return -1;
         }
         r = least_loaded(s, need, pl->node, &why);
-        if (r >= 0 && (!pl->soft || !overloaded(s, r, need))) {
+        if (r >= 0) {
             s->n_affinity++;
             s->cursor = r;
             return r;
