@@ -3,8 +3,8 @@
  * its own (TASKRAY_NODE_ID, set by bench/per_rank_node.sh), so that a task
  * reading an object made on another rank fetches its bytes with UCX.
  *
- * Rank 0 (the driver) runs CHAINS independent chains (default: one per
- * rank) of STAGES stages.  Stage 0 of chain c runs on rank c mod ranks
+ * Rank 0 (the driver) runs CHAINS independent chains (default: one and a
+ * half per rank) of STAGES stages.  Stage 0 of chain c runs on rank c mod ranks
  * (pinned with the resource locality_rank<r>) and makes a MIB-MiB object;
  * stage s > 0 takes stage s-1's object as a TR_ARG_REF and makes a new one,
  * reading and writing every byte (out[i] = in[i] + 1 over 64-bit words), with
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
     int launcher_size = atoi(getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : "1");
     if (stages < 1 || mib < 1 || mib > 4096 || chains == 0 || chains > 4096) goto usage;
     int64_t bytes = mib << 20;
-    setup_env(locality, chains > 0 ? chains : (launcher_size > 0 ? launcher_size : 1), bytes);
+    setup_env(locality, chains > 0 ? chains : (launcher_size > 0 ? launcher_size + launcher_size / 2 : 1), bytes);
     if (tr_actor_class_register(&stats_class) != TR_OK) return 1;
     tr_status_t st = tr_init(NULL);
     if (st != TR_OK) {
@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     if (tr_rank() != 0) return tr_finalize() == TR_OK ? 0 : 1;
 
     int ranks = tr_size(), nodes = 0;
-    if (chains < 0) chains = ranks;
+    if (chains < 0) chains = ranks + ranks / 2;   /* more chains than ranks: placement matters */
     char fail[512] = "";
     for (int r = 0; r < ranks; r++)
         if (tr_node_of(r) + 1 > nodes) nodes = tr_node_of(r) + 1;
