@@ -23,10 +23,11 @@
  * growing set of refs (whatever is ready every few milliseconds), reads each
  * result with tr_get_buffer and adds the spawned refs with tr_buf_refs.  Both traversals must count the same nodes.
  *
- *   efficiency = serial_s / (parallel_s * ranks)
+ *   efficiency = serial_s / (parallel_s * workers)
  *
- * (one executor per rank, the configuration when each rank has a core of its
- * own: TASKRAY_NUM_EXECUTORS=1).  --json prints one JSON object on rank 0's
+ * where workers is the job's executors (tr_rank_info), one per rank when
+ * each rank has a core of its own (the default when ranks share a node:
+ * taskray splits its cores among them).  --json prints one JSON object on rank 0's
  * stdout; otherwise a few lines of text.  Exit status 1 when anything fails,
  * the counts included.
  */
@@ -41,9 +42,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Declared in taskray.h but implemented later in the placement work: weak,
- * so that the bench links and runs before and after (executors then -1). */
-#pragma weak tr_rank_info
 
 #define UTS_MAX_CHILDREN 100
 #define WAIT_MS          600000
@@ -494,11 +492,12 @@ int main(int argc, char **argv)
     }
     if (tr_rank() != 0) return tr_finalize() == TR_OK ? 0 : 1;
 
-    int ranks = tr_size(), executors = tr_rank_info != NULL ? 0 : -1;
+    int ranks = tr_size(), executors = 0;
     for (int r = 0; r < ranks && executors >= 0; r++) {
         tr_rank_info_t ri;
         executors = tr_rank_info(r, &ri) == TR_OK ? executors + ri.num_executors : -1;
     }
+    int workers = executors > 0 ? executors : ranks;
     char fail[512] = "";
     uts_node_t root;
     uts_count_t sc = { 0, 0, 0, 0, 0, 0 }, pc = { 0, 0, 0, 0, 0, 0 };
@@ -544,7 +543,7 @@ int main(int argc, char **argv)
     }
     double busy_s = busy_sum / runs, balance = busy_max > 0 ? busy_sum / ranks / busy_max : 0;
     free(busy);
-    double eff = serial_s / (parallel_s * ranks);
+    double eff = serial_s / (parallel_s * workers);
     double nps = (double)pc.nodes / parallel_s;
     if (json) {
         printf("{\"ranks\": %d, \"executors\": %d, \"depth\": %" PRId64 ", \"b0\": %g, \"seed\": %" PRId64
@@ -564,7 +563,7 @@ int main(int argc, char **argv)
                ")\n",
                parallel_s, nps, ranks, executors, tasks, p.chunk);
         if (runs > 1) printf("uts: times are medians of %d runs, serial and parallel alternating\n", runs);
-        printf("uts: efficiency serial_s / (parallel_s * ranks) = %.3f\n", eff);
+        printf("uts: efficiency serial_s / (parallel_s * workers) = %.3f (%d workers)\n", eff, workers);
         printf("uts: limit %.4f s: every rank walks the whole tree at once; serial_s / limit_s = %.3f,"
                " efficiency / that = %.3f\n", limit_s, limit_eff, eff / limit_eff);
         printf("uts: task time %.4f s (%.3f x serial), balance over ranks (mean / max) %.3f\n", busy_s,

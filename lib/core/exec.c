@@ -485,9 +485,12 @@ int tr__pool_idle(tr__pool_t *p, tr__req_t *free_p)
 {
     pthread_mutex_lock(&p->mu);
     int idle = !p->stop && p->active < p->target && !runnable_locked(p);
+    memset(free_p, 0, sizeof(*free_p));   /* no placement group: pg 0 */
     free_p->cpus = p->cpus_avail > 0 ? p->cpus_avail : 0;
     free_p->nres = p->avail.nres;
     memcpy(free_p->res, p->avail.res, sizeof(free_p->res[0]) * (size_t)p->avail.nres);
+    for (int i = 0; i < free_p->nres; i++)
+        if (!(free_p->res[i].amount >= 0)) free_p->res[i].amount = 0;
     pthread_mutex_unlock(&p->mu);
     return idle;
 }
