@@ -41,6 +41,8 @@ typedef struct tr__stealer {
     pthread_t        thread;
     _Atomic int      started;
     int              enabled;
+    uint64_t         idle_first_ns;   /* TASKRAY_STEAL_IDLE_US */
+    uint64_t         backoff_max_ns;  /* TASKRAY_STEAL_BACKOFF_MAX_US */
     pthread_mutex_t  mu;
     pthread_cond_t   cv;               /* CLOCK_MONOTONIC */
     int              stop;
@@ -160,7 +162,7 @@ static void *steal_main(void *arg)
         }
         if (idle_since == 0 && prefer < 0) {   /* idle a moment first: a stream of small tasks refills it */
             idle_since = tr__now_ns();
-            uint64_t until = idle_since + IDLE_FIRST_NS;
+            uint64_t until = idle_since + S.idle_first_ns;
             while (!S.stop && tr__now_ns() < until) wait_until(until);
             continue;
         }
@@ -207,7 +209,7 @@ static void *steal_main(void *arg)
         }
         uint64_t until = now + backoff;
         while (!S.stop && tr__now_ns() < until) wait_until(until);
-        backoff = backoff * 2 < BACKOFF_MAX_NS ? backoff * 2 : BACKOFF_MAX_NS;
+        backoff = backoff * 2 < S.backoff_max_ns ? backoff * 2 : S.backoff_max_ns;
     }
     pthread_mutex_unlock(&S.mu);
     return NULL;
@@ -217,6 +219,9 @@ tr_status_t tr__steal_start(void)
 {
     tr__rt_t *rt = tr__rt;
     S.enabled = (int)tr__env_i64("TASKRAY_STEAL", 1, 0, 1);
+    S.idle_first_ns = (uint64_t)tr__env_i64("TASKRAY_STEAL_IDLE_US", (long long)(IDLE_FIRST_NS / 1000), 0, 1000000) * 1000;
+    S.backoff_max_ns = (uint64_t)tr__env_i64("TASKRAY_STEAL_BACKOFF_MAX_US", (long long)(BACKOFF_MAX_NS / 1000),
+                                             (long long)(BACKOFF_MIN_NS / 1000), 10000000) * 1000;
     S.max_bytes = (uint64_t)tr__env_i64("TASKRAY_STEAL_MAX_BYTES", 1ll << 20, 0, 1ll << 50);
     atomic_store(&S.stolen, 0);
     atomic_store(&S.given, 0);
