@@ -339,6 +339,21 @@ START_TEST(test_pg)
     tt_ok(tr_placement_group_wait(pg, WAIT_MS));
     ck_assert_int_eq(tr_placement_group_bundle_rank(pg, 0), tr_placement_group_bundle_rank(pg, 1));
     tt_ok(tr_placement_group_remove(pg));
+    /* SPREAD: as many nodes as possible (one rank per node here); PACK of
+     * two small bundles: one node */
+    tt_ok(tr_placement_group_create(b, g_size, TR_PG_SPREAD, &pg));
+    tt_ok(tr_placement_group_wait(pg, WAIT_MS));
+    int used[64] = { 0 };
+    for (int i = 0; i < g_size; i++) {
+        int br = tr_placement_group_bundle_rank(pg, i);
+        ck_assert_msg(br >= 0 && !used[br], "SPREAD put two bundles on rank %d", br);
+        used[br] = 1;
+    }
+    tt_ok(tr_placement_group_remove(pg));
+    tt_ok(tr_placement_group_create(b, 2, TR_PG_PACK, &pg));
+    tt_ok(tr_placement_group_wait(pg, WAIT_MS));
+    ck_assert_int_eq(tr_node_of(tr_placement_group_bundle_rank(pg, 0)), tr_node_of(tr_placement_group_bundle_rank(pg, 1)));
+    tt_ok(tr_placement_group_remove(pg));
     tr_bundle_t g2[2] = { { .num_gpus = 2 }, { .num_gpus = 2 } };
     tt_ok(tr_placement_group_create(g2, 2, TR_PG_PACK, &pg));
     tt_ok(tr_placement_group_wait(pg, WAIT_MS));
