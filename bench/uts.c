@@ -2,7 +2,7 @@
  * uts: Unbalanced Tree Search on taskray, with parallel efficiency against
  * a serial traversal measured in the same run.  See bench/README.md.
  *
- *   mpirun -n N bench/uts [--json] [--depth D] [--seed R] [--b0 B] [--chunk K]
+ *   mpirun -n N bench/uts [--json] [--depth D] [--seed R] [--b0 B] [--chunk K] [--split W]
  *                         [--runs M]
  *
  * The tree is UTS's geometric tree with a fixed branching factor (T1's
@@ -68,6 +68,7 @@ typedef struct uts_params {
     int64_t depth;
     double  b0;
     int64_t chunk;  /* K; 0: never split (the serial walk) */
+    int64_t split;  /* W: the shallowest half of the stack goes out as up to W tasks */
 } uts_params_t;
 
 /* A walk in progress: its stack, its SHA-1 context, the tasks it spawned. */
@@ -153,22 +154,31 @@ static int walk_push(uts_walk_t *w, const uts_node_t *nodes, size_t n)
 
 static tr_status_t fn_uts_walk(tr_task_h t);
 
-/* Submit the shallowest half of the stack (its bottom) as a new task. */
+/* Submit the shallowest half of the stack (its bottom) as up to W new
+ * tasks.  One task per split makes about one child per task (the half
+ * left behind is small and done soon): the number of live tasks then
+ * stays near constant, too few for many ranks.  W tasks per split let it
+ * grow. */
 static tr_status_t walk_split(uts_walk_t *w)
 {
     size_t half = w->sp / 2;
-    if (w->nkids == w->kcap) {
-        size_t cap = w->kcap ? 2 * w->kcap : 16;
-        tr_ref_h *k = realloc(w->kids, cap * sizeof(*k));
-        if (k == NULL) return TR_ERR_NO_MEMORY;
-        w->kids = k, w->kcap = cap;
+    size_t ways = (size_t)w->p.split < half ? (size_t)w->p.split : half, off = 0;
+    for (size_t j = 0; j < ways; j++) {
+        size_t n = half / ways + (j < half % ways);
+        if (w->nkids == w->kcap) {
+            size_t cap = w->kcap ? 2 * w->kcap : 16;
+            tr_ref_h *k = realloc(w->kids, cap * sizeof(*k));
+            if (k == NULL) return TR_ERR_NO_MEMORY;
+            w->kids = k, w->kcap = cap;
+        }
+        tr_arg_t a[5] = { TR_ARG_BYTES(w->stack + off, n * sizeof(*w->stack)), TR_ARG_I64(w->p.depth),
+                          TR_ARG_F64(w->p.b0), TR_ARG_I64(w->p.chunk), TR_ARG_I64(w->p.split) };
+        tr_status_t st = tr_task_submit(fn_uts_walk, a, 5, NULL, &w->kids[w->nkids]);
+        if (st != TR_OK) return st;
+        w->nkids++;
+        w->c.spawned++;
+        off += n;
     }
-    tr_arg_t a[4] = { TR_ARG_BYTES(w->stack, half * sizeof(*w->stack)), TR_ARG_I64(w->p.depth),
-                      TR_ARG_F64(w->p.b0), TR_ARG_I64(w->p.chunk) };
-    tr_status_t st = tr_task_submit(fn_uts_walk, a, 4, NULL, &w->kids[w->nkids]);
-    if (st != TR_OK) return st;
-    w->nkids++;
-    w->c.spawned++;
     memmove(w->stack, w->stack + half, (w->sp - half) * sizeof(*w->stack));
     w->sp -= half;
     return TR_OK;
@@ -214,10 +224,10 @@ static tr_status_t fn_uts_walk(tr_task_h t)
 {
     const void *data = NULL;
     size_t size = 0;
-    uts_params_t p = { 0, 0, 0 };
+    uts_params_t p = { 0, 0, 0, 1 };
     if (tr_task_arg(t, 0, &data, &size) != TR_OK || size % sizeof(uts_node_t) != 0 ||
         tr_task_arg_i64(t, 1, &p.depth) != TR_OK || tr_task_arg_f64(t, 2, &p.b0) != TR_OK ||
-        tr_task_arg_i64(t, 3, &p.chunk) != TR_OK) {
+        tr_task_arg_i64(t, 3, &p.chunk) != TR_OK || tr_task_arg_i64(t, 4, &p.split) != TR_OK || p.split < 1) {
         tr_task_fail(t, "uts_walk: malformed arguments");
         return TR_ERR_TASK_FAILED;
     }
@@ -244,7 +254,7 @@ static tr_status_t fn_uts_serial(tr_task_h t)
 {
     const void *data = NULL;
     size_t size = 0;
-    uts_params_t p = { 0, 0, 0 };
+    uts_params_t p = { 0, 0, 0, 1 };
     uts_count_t c;
     if (tr_task_arg(t, 0, &data, &size) != TR_OK || size != sizeof(uts_node_t) ||
         tr_task_arg_i64(t, 1, &p.depth) != TR_OK || tr_task_arg_f64(t, 2, &p.b0) != TR_OK) {
@@ -347,9 +357,9 @@ static int parallel(const uts_params_t *p, const uts_node_t *root, uts_count_t *
     int64_t tasks = 0;
     tr_status_t st = TR_ERR_NO_MEMORY;
     if (pending_reserve(&pend, 1) != 0) goto out;
-    tr_arg_t a[4] = { TR_ARG_BYTES(root, sizeof(*root)), TR_ARG_I64(p->depth), TR_ARG_F64(p->b0),
-                      TR_ARG_I64(p->chunk) };
-    st = tr_task_submit(fn_uts_walk, a, 4, NULL, &pend.refs[0]);
+    tr_arg_t a[5] = { TR_ARG_BYTES(root, sizeof(*root)), TR_ARG_I64(p->depth), TR_ARG_F64(p->b0),
+                      TR_ARG_I64(p->chunk), TR_ARG_I64(p->split) };
+    st = tr_task_submit(fn_uts_walk, a, 5, NULL, &pend.refs[0]);
     if (st != TR_OK) goto out;
     pend.n = 1;
     double deadline = mono_s() + WAIT_MS / 1000.0;
@@ -435,8 +445,8 @@ out:
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: uts [--json] [--depth D] [--seed R] [--b0 B] [--chunk K] [--runs M]\n"
-                    "  defaults: depth 10, seed 19, b0 4 (UTS T1: 4,130,071 nodes), chunk 2000, runs 1\n");
+    fprintf(stderr, "usage: uts [--json] [--depth D] [--seed R] [--b0 B] [--chunk K] [--split W] [--runs M]\n"
+                    "  defaults: depth 10, seed 19, b0 4 (UTS T1: 4,130,071 nodes), chunk 2000, split 4, runs 1\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -453,7 +463,7 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    uts_params_t p = { .depth = 10, .b0 = 4.0, .chunk = 2000 };
+    uts_params_t p = { .depth = 10, .b0 = 4.0, .chunk = 2000, .split = 4 };
     int64_t seed = 19;
     int json = 0, runs = 1;
     for (int i = 1; i < argc; i++) {
@@ -467,11 +477,12 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--seed") == 0) seed = atoll(v);
         else if (strcmp(a, "--b0") == 0) p.b0 = atof(v);
         else if (strcmp(a, "--chunk") == 0) p.chunk = atoll(v);
+        else if (strcmp(a, "--split") == 0) p.split = atoll(v);
         else if (strcmp(a, "--runs") == 0) runs = atoi(v);
         else goto usage;
         i++;
     }
-    if (p.depth < 0 || p.depth > 100000 || !(p.b0 > 0) || p.chunk < 1 || runs < 1 || runs > 100) goto usage;
+    if (p.depth < 0 || p.depth > 100000 || !(p.b0 > 0) || p.chunk < 1 || p.split < 1 || p.split > 64 || runs < 1 || runs > 100) goto usage;
 
     /* resource uts_rank<r>=1 on rank r, for the limit's pinned walks (added to
      * what TASKRAY_RESOURCES holds) */
@@ -547,11 +558,11 @@ int main(int argc, char **argv)
     double nps = (double)pc.nodes / parallel_s;
     if (json) {
         printf("{\"ranks\": %d, \"executors\": %d, \"depth\": %" PRId64 ", \"b0\": %g, \"seed\": %" PRId64
-               ", \"chunk\": %" PRId64 ", \"runs\": %d, \"nodes\": %" PRId64 ", \"leaves\": %" PRId64
+               ", \"chunk\": %" PRId64 ", \"split\": %" PRId64 ", \"runs\": %d, \"nodes\": %" PRId64 ", \"leaves\": %" PRId64
                ", \"max_depth\": %" PRId64 ", \"tasks\": %" PRId64 ", \"serial_s\": %.4f, \"parallel_s\": %.4f"
                ", \"serial_nodes_per_s\": %.0f, \"nodes_per_s\": %.0f, \"efficiency\": %.3f, \"task_s\": %.4f"
                ", \"balance\": %.3f, \"limit_s\": %.4f, \"limit_efficiency\": %.3f, \"relative_efficiency\": %.3f}\n",
-               ranks, executors, p.depth, p.b0, seed, p.chunk, runs, pc.nodes, pc.leaves, pc.max_height, tasks,
+               ranks, executors, p.depth, p.b0, seed, p.chunk, p.split, runs, pc.nodes, pc.leaves, pc.max_height, tasks,
                serial_s, parallel_s, (double)sc.nodes / serial_s, nps, eff, busy_s, balance, limit_s, limit_eff, eff / limit_eff);
     } else {
         printf("uts: geometric tree, depth %" PRId64 ", b0 %g, seed %" PRId64 ": %" PRId64 " nodes, %" PRId64
