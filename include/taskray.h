@@ -263,9 +263,12 @@ typedef struct tr_task_params {
  * one new handle per return, each to be released with tr_ref_release().
  * Contexts: the driver thread(s), and tasks (nested submission).
  * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG, TR_ERR_UNKNOWN_FUNCTION,
- * TR_ERR_REF_RELEASED (an argument ref), TR_ERR_WRONG_MODE (a serving rank's
- * application thread in TR_MODE_DRIVER), TR_ERR_UNSCHEDULABLE (no rank has
- * the resources; tr_last_error() names the resource), TR_ERR_NO_MEMORY.
+ * TR_ERR_REF_RELEASED (an argument ref, or the placement group),
+ * TR_ERR_WRONG_MODE (a serving rank's application thread in TR_MODE_DRIVER),
+ * TR_ERR_UNSCHEDULABLE (no rank has the resources; tr_last_error() names the
+ * resource), TR_ERR_OBJECT_TOO_LARGE and TR_ERR_OUT_OF_MEMORY (a by-value
+ * argument larger than TASKRAY_INLINE_MAX that the object store cannot
+ * hold), TR_ERR_NO_MEMORY.
  */
 TR_EXPORT tr_status_t tr_task_submit(tr_remote_fn_t fn, const tr_arg_t *args, int nargs,
                                      const tr_task_params_t *params, tr_ref_h *refs_p);
@@ -299,7 +302,9 @@ TR_EXPORT tr_status_t tr_task_arg_f64(tr_task_h task, int i, double *value_p);
  * not passed with TR_ARG_BORROW()), TR_ERR_NO_MEMORY, TR_ERR_TRANSPORT.
  */
 TR_EXPORT tr_status_t tr_task_arg_ref(tr_task_h task, int i, tr_ref_h *ref_p);
-/** Set return @i to a copy of @data (a return left unset is an empty value). */
+/** Set return @i to a copy of @data (a return left unset is an empty value).
+ *  Errors: TR_ERR_INVALID_ARG (@i out of range, NULL with size > 0),
+ *  TR_ERR_OBJECT_TOO_LARGE, TR_ERR_OUT_OF_MEMORY, TR_ERR_NO_MEMORY. */
 TR_EXPORT tr_status_t tr_task_return(tr_task_h task, int i, const void *data, size_t size);
 TR_EXPORT tr_status_t tr_task_return_i64(tr_task_h task, int i, int64_t value);
 TR_EXPORT tr_status_t tr_task_return_f64(tr_task_h task, int i, double value);
@@ -342,6 +347,7 @@ typedef struct tr_buf *tr_buf_h; /* a read-only view of an object's value */
 /**
  * Put a copy of @data into the object store; the caller owns the new object.
  * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG (NULL with size > 0),
+ * TR_ERR_OBJECT_TOO_LARGE (larger than this rank's object store),
  * TR_ERR_OUT_OF_MEMORY, TR_ERR_NO_MEMORY.
  */
 TR_EXPORT tr_status_t tr_put(const void *data, size_t size, tr_ref_h *ref_p);

@@ -72,6 +72,7 @@ void tr__arena_destroy(tr__arena_t *a)
 
 int tr__arena_alloc(tr__arena_t *a, size_t size, uint64_t *off_p)
 {
+    if (size > a->size) return -1;   /* also keeps the rounding below from wrapping */
     uint64_t need = TR__ALIGN_UP(size ? size : 1, TR__ARENA_ALIGN);
     pthread_mutex_lock(&a->lock);
     tr__free_block_t **pp = &a->free_list, *b;
@@ -144,6 +145,7 @@ void tr__arena_unmap_peer(void *base, size_t size) { if (base) munmap(base, size
 
 tr__blob_t *tr__blob_heap(size_t size)
 {
+    if (size > (size_t)PTRDIFF_MAX - sizeof(tr__blob_t)) return NULL;   /* no such block; the sum could wrap */
     tr__blob_t *b = malloc(sizeof(*b) + size);
     if (b == NULL) return NULL;
     atomic_init(&b->refcnt, 1);

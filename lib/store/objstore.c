@@ -118,7 +118,7 @@ typedef struct { uint64_t id; int owner; } evicted_t;
  * @ev (up to @cap) for the caller to report once unlocked. */
 static tr__blob_t *alloc_locked(tr__store_t *s, size_t size, tr_status_t *st_p, evicted_t *ev, int cap, int *nev)
 {
-    if (TR__ALIGN_UP(size ? size : 1, TR__ARENA_ALIGN) > s->arena.size) {
+    if (size > s->arena.size || TR__ALIGN_UP(size ? size : 1, TR__ARENA_ALIGN) > s->arena.size) {   /* no wrap near SIZE_MAX */
         tr__set_error("a %zu-byte object is larger than this rank's object store (%zu bytes; "
                       "raise TASKRAY_OBJECT_STORE_BYTES)", size, s->arena.size);
         *st_p = TR_ERR_OBJECT_TOO_LARGE;
