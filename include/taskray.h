@@ -406,7 +406,9 @@ TR_EXPORT tr_status_t tr_object_abort(tr_object_h obj);
  * values in the object store: TR_ERR_OUT_OF_MEMORY (a spilled or remote
  * value cannot be brought in: everything here is pinned),
  * TR_ERR_OBJECT_CORRUPT (its spill file failed its check),
- * TR_ERR_OBJECT_LOST (no copy can be reached).
+ * TR_ERR_OBJECT_LOST (no copy can be reached).  Inside a task (or an actor
+ * method), on one of that task's own results: TR_ERR_WRONG_MODE, since only
+ * the task itself can produce them (a longer cycle is not detected).
  */
 TR_EXPORT tr_status_t tr_get(tr_ref_h ref, int64_t timeout_ms, tr_buf_h *buf_p);
 /** tr_get() of @n refs at once: all views, or the first error (no views). */
@@ -448,7 +450,9 @@ TR_EXPORT tr_status_t tr_buf_release(tr_buf_h buf);
  * Wait until @k of the @n refs are ready (done or failed) or the timeout
  * passes.  @ready_idx_p (an array of n) receives the indices of up to k ready
  * refs, in input order, and @num_ready_p their count: fewer than k means the
- * timeout passed.  Errors: TR_ERR_INVALID_ARG (k > n, NULL), TR_ERR_REF_RELEASED.
+ * timeout passed.  Errors: TR_ERR_INVALID_ARG (k > n, NULL), TR_ERR_REF_RELEASED,
+ * TR_ERR_NOT_INITIALIZED, TR_ERR_NO_MEMORY, TR_ERR_WRONG_MODE (inside a task,
+ * when k cannot be reached without the task's own results).
  */
 TR_EXPORT tr_status_t tr_wait(const tr_ref_h *refs, size_t n, size_t k, int64_t timeout_ms,
                               size_t *ready_idx_p, size_t *num_ready_p);

@@ -157,12 +157,30 @@ tr_status_t tr_object_store_stats(tr_object_store_stats_t *stats_p)
 tr_status_t tr_put_i64(int64_t value, tr_ref_h *ref_p) { return tr_put(&value, sizeof(value), ref_p); }
 tr_status_t tr_put_f64(double value, tr_ref_h *ref_p) { return tr_put(&value, sizeof(value), ref_p); }
 
+/* Is @o a result of the task running on this thread?  Only that task can
+ * produce it, so waiting for it there would never end. */
+static int own_result(const tr__obj_t *o)
+{
+    const struct tr_task *t = tr__cur_task;
+    if (t == NULL || o->owner != t->owner) return 0;
+    for (int i = 0; i < t->nret; i++)
+        if (o->id == tr__hash2(t->id, (uint64_t)i + 1)) return 1;
+    return 0;
+}
+
+static tr_status_t own_result_error(const char *fn)
+{
+    tr__set_error("%s: a task cannot wait for its own results (only it can produce them)", fn);
+    return TR_ERR_WRONG_MODE;
+}
+
 tr_status_t tr_get(tr_ref_h ref, int64_t timeout_ms, tr_buf_h *buf_p)
 {
     CHECK_UP();
     if (buf_p == NULL) return TR_ERR_INVALID_ARG;
     tr__obj_t *o = tr__ref_obj(ref);
     if (o == NULL) return TR_ERR_REF_RELEASED;
+    if (own_result(o)) return own_result_error("tr_get");
     return tr__obj_get(o, timeout_ms, buf_p);
 }
 
@@ -170,14 +188,17 @@ tr_status_t tr_get_many(const tr_ref_h *refs, size_t n, int64_t timeout_ms, tr_b
 {
     CHECK_UP();
     if ((refs == NULL || bufs_p == NULL) && n > 0) return TR_ERR_INVALID_ARG;
+    if (n > SIZE_MAX / sizeof(void *)) return TR_ERR_INVALID_ARG;   /* no array that long exists */
     if (n == 0) return TR_OK;
     tr__obj_t **objs = malloc(sizeof(*objs) * n);
     size_t *idx = malloc(sizeof(*idx) * n), nready = 0, got = 0;
     tr_buf_h *views = malloc(sizeof(*views) * n);   /* *bufs_p is written only on success */
     tr_status_t st = TR_ERR_NO_MEMORY;
     if (objs == NULL || idx == NULL || views == NULL) goto out;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if ((objs[i] = tr__ref_obj(refs[i])) == NULL) { st = TR_ERR_REF_RELEASED; goto out; }
+        if (own_result(objs[i])) { st = own_result_error("tr_get_many"); goto out; }
+    }
     if ((st = tr__wait(objs, n, n, timeout_ms, idx, &nready)) != TR_OK) goto out;
     if (nready < n) { st = TR_ERR_TIMEOUT; goto out; }
     for (; got < n; got++)
@@ -228,12 +249,17 @@ tr_status_t tr_wait(const tr_ref_h *refs, size_t n, size_t k, int64_t timeout_ms
 {
     CHECK_UP();
     if ((refs == NULL && n > 0) || k > n || ready_idx_p == NULL || num_ready_p == NULL) return TR_ERR_INVALID_ARG;
+    if (n > SIZE_MAX / sizeof(void *)) return TR_ERR_INVALID_ARG;   /* no array that long exists */
     if (n == 0) { *num_ready_p = 0; return TR_OK; }
     tr__obj_t **objs = malloc(sizeof(*objs) * n);
     if (objs == NULL) return TR_ERR_NO_MEMORY;
     tr_status_t st = TR_OK;
-    for (size_t i = 0; i < n && st == TR_OK; i++)
+    size_t own = 0;
+    for (size_t i = 0; i < n && st == TR_OK; i++) {
         if ((objs[i] = tr__ref_obj(refs[i])) == NULL) st = TR_ERR_REF_RELEASED;
+        else own += (size_t)own_result(objs[i]);
+    }
+    if (st == TR_OK && k > n - own) st = own_result_error("tr_wait");   /* k can only be reached with them */
     if (st == TR_OK) st = tr__wait(objs, n, k, timeout_ms, ready_idx_p, num_ready_p);
     free(objs);
     return st;
