@@ -586,8 +586,9 @@ TR_EXPORT tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *ar
  * and name only).  Calls from one caller to an actor with max_concurrency 1
  * run in the order they were made; a call whose ref arguments are not ready
  * waits for them without holding the actor.  A method that fails fails that
- * call only.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG,
- * TR_ERR_REF_RELEASED (the actor handle or an argument), TR_ERR_WRONG_MODE,
+ * call only.  Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_INVALID_ARG (also
+ * for a ready ref that does not name an actor), TR_ERR_REF_RELEASED (the
+ * actor handle or an argument), TR_ERR_WRONG_MODE,
  * TR_ERR_NO_MEMORY; the results fail with TR_ERR_ACTOR_DIED (killed,
  * collected, or its constructor failed) or TR_ERR_UNKNOWN_METHOD.
  */
@@ -615,7 +616,9 @@ TR_EXPORT tr_status_t tr_actor_dup(tr_actor_h actor, tr_actor_h *actor_p);
  * (tr_put_refs); tr_actor_from_ref() turns such a ref back into an actor
  * handle on any rank.  Calls made from each rank keep their order.
  * Errors: TR_ERR_NOT_INITIALIZED, TR_ERR_REF_RELEASED, TR_ERR_INVALID_ARG
- * (NULL, or a ref that is not an actor's), TR_ERR_NO_MEMORY.
+ * (NULL, or for tr_actor_from_ref() a ref that is not an actor's),
+ * TR_ERR_NO_MEMORY.  Actor handles are refs: tr_actor_ref(), tr_actor_dup()
+ * and tr_actor_release() do not check that their handle names an actor.
  */
 TR_EXPORT tr_status_t tr_actor_ref(tr_actor_h actor, tr_ref_h *ref_p);
 TR_EXPORT tr_status_t tr_actor_from_ref(tr_ref_h ref, tr_actor_h *actor_p);
@@ -633,7 +636,7 @@ TR_EXPORT tr_status_t tr_actor_get_by_name(const char *name, tr_actor_h *actor_p
 
 /** Inside a method: the rank the actor lives on is tr_task_rank(); this
  *  gives the actor's own handle (a new one, to release).  TR_ERR_INVALID_ARG
- *  outside an actor method. */
+ *  outside an actor method (TR_ERR_NOT_INITIALIZED without a runtime). */
 TR_EXPORT tr_status_t tr_actor_self(tr_task_h task, tr_actor_h *actor_p);
 
 /**
@@ -642,7 +645,8 @@ TR_EXPORT tr_status_t tr_actor_self(tr_task_h task, tr_actor_h *actor_p);
  * begins from here (restore()) instead of the constructor.  Calls that ran
  * after the checkpoint are re-sent when max_task_retries allows.  Errors:
  * TR_ERR_INVALID_ARG (not inside an actor method, or the class has no
- * save/restore), TR_ERR_NO_MEMORY, and what save() returned.
+ * save/restore), TR_ERR_NOT_INITIALIZED, TR_ERR_NO_MEMORY, and what save()
+ * returned.
  */
 TR_EXPORT tr_status_t tr_actor_checkpoint(tr_task_h task);
 

@@ -1328,6 +1328,14 @@ tr_status_t tr_actor_call(tr_actor_h actor, const char *method, const tr_arg_t *
     if (!tr_is_driver()) return TR_ERR_WRONG_MODE;
     tr__obj_t *o = tr__ref_obj((tr_ref_h)actor);
     if (o == NULL) return TR_ERR_REF_RELEASED;
+    actor_val_t v;
+    pthread_mutex_lock(&tr__rt->lock);
+    int not_actor = o->state == TR__OBJ_READY && !handle_val(o, &v);   /* a pending one is checked when ready */
+    pthread_mutex_unlock(&tr__rt->lock);
+    if (not_actor) {
+        tr__set_error("tr_actor_call: the handle is a ref that does not name an actor");
+        return TR_ERR_INVALID_ARG;
+    }
     return tr__submit(NULL, o, tr__method_id(method), method, args, nargs, params, refs_p);
 }
 
