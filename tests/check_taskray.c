@@ -18,6 +18,7 @@ int main(void)
     srunner_add_suite(sr, tr_suite_tasks());
     srunner_add_suite(sr, tr_suite_objects());
     srunner_add_suite(sr, tr_suite_actors());
+    srunner_add_suite(sr, tr_suite_misuse());
 
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

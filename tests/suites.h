@@ -11,5 +11,6 @@ Suite *tr_suite_futures(void);
 Suite *tr_suite_tasks(void);
 Suite *tr_suite_objects(void);
 Suite *tr_suite_actors(void);
+Suite *tr_suite_misuse(void);
 
 #endif
