@@ -70,6 +70,19 @@ static tr_status_t group_nodes(tr__boot_t *b)
     return TR_OK;
 }
 
+/* The job's two random ids (rank 0 draws them). */
+static void new_ids(tr__boot_t *b)
+{
+    uint64_t ids[2];
+    if (RAND_bytes((unsigned char *)ids, sizeof(ids)) != 1) {
+        tr__warn("RAND_bytes failed: the job id comes from the pid and the clock");
+        ids[0] = tr__hash2((uint64_t)getpid(), tr__now_ns());
+        ids[1] = tr__hash2(ids[0], tr__now_ns());
+    }
+    b->job_id = ids[0];
+    b->name_id = ids[1];
+}
+
 tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
 {
     int inited = 0, rc;
@@ -80,8 +93,7 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
         b->rank = 0; b->size = 1; b->nnodes = 1; b->local_size = 1; b->host_size = 1;
         b->node_of = calloc(1, sizeof(int));
         if (b->node_of == NULL) return TR_ERR_NO_MEMORY;
-        if (RAND_bytes((unsigned char *)&b->job_id, sizeof(b->job_id)) != 1)
-            b->job_id = tr__hash2((uint64_t)getpid(), tr__now_ns());
+        new_ids(b);
         return TR_OK;
     }
     b->use_mpi = 1;
@@ -95,10 +107,12 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
     MPI_Comm_size(MPI_COMM_WORLD, &b->size);
     tr__log_set_rank(b->rank);
 
-    if (b->rank == 0 && RAND_bytes((unsigned char *)&b->job_id, sizeof(b->job_id)) != 1)
-        b->job_id = tr__hash2((uint64_t)getpid(), tr__now_ns());
-    rc = MPI_Bcast(&b->job_id, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    uint64_t ids[2];
+    if (b->rank == 0) { new_ids(b); ids[0] = b->job_id; ids[1] = b->name_id; }
+    rc = MPI_Bcast(ids, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return mpi_err(rc, "MPI_Bcast of the job id");
+    b->job_id = ids[0];
+    b->name_id = ids[1];
     return group_nodes(b);
 }
 

@@ -18,7 +18,9 @@ typedef struct tr__boot {
     int       nnodes;
     int       local_rank, local_size;  /* within this rank's node */
     int       host_size;               /* ranks on this rank's host (several simulated nodes share it) */
-    uint64_t  job_id;        /* random, from rank 0 */
+    uint64_t  job_id;        /* random, from rank 0: the wire's job field, known only to the job */
+    uint64_t  name_id;       /* random, from rank 0: names of the job's files (/dev/shm, spill);
+                              * separate, so that listing /dev/shm does not tell the job_id */
 } tr__boot_t;
 
 tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv);

@@ -8,6 +8,7 @@
 
 #include <taskray.h>
 #include "comm/bootstrap.h"
+#include "comm/wire.h"
 
 typedef struct tr__comm tr__comm_t;
 
@@ -27,9 +28,10 @@ typedef void (*tr__comm_done_fn)(void *arg, tr_status_t status);
 
 /* @spin_ns: how long the idle loop spins before it sleeps (TASKRAY_SPIN_US).
  * @hb_ms: heartbeat period (TASKRAY_HEARTBEAT_MS, 0: none); a predecessor
- * silent for @hb_timeout_ms is reported through peer_failed. */
+ * silent for @hb_timeout_ms is reported through peer_failed.  Received
+ * messages longer than @max_msg bytes are dropped (TASKRAY_MAX_MESSAGE_BYTES). */
 tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
-                            uint64_t hb_ms, uint64_t hb_timeout_ms,
+                            uint64_t hb_ms, uint64_t hb_timeout_ms, size_t max_msg,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p);
 /* Queue a message (malloc'd; the transport frees it) to rank @dst; to this
  * rank itself it is received by its own loop, in order with the others. */
@@ -50,5 +52,7 @@ void        tr__comm_destroy(tr__comm_t *c);
 void        tr__comm_peer_dead(tr__comm_t *c, int rank);
 /* Counters for the finalize summary and the drop-and-count checks. */
 uint64_t    tr__comm_dropped(const tr__comm_t *c);
+/* The same, by reason (tr__drop_t in comm/wire.h). */
+void        tr__comm_drop_counts(const tr__comm_t *c, uint64_t counts[TR__DROP_NREASONS]);
 
 #endif

@@ -84,7 +84,7 @@ struct tr__comm {
     rndv_t         *rndv_head;
     long            inflight;     /* loop thread only */
     uint64_t        spin_ns;
-    _Atomic uint64_t dropped;
+    tr__wire_rx_t   rx;             /* receive checks and drop counters by reason */
     _Atomic uint64_t dropped_dead;  /* messages from dead ranks, not counted as bad */
     _Atomic long    sends_pending;  /* sends posted and not yet completed */
     _Atomic uint8_t *dead;          /* per rank: declared dead by the core */
@@ -204,16 +204,19 @@ static void close_dead(tr__comm_t *c)
 
 /* ------------------------------------------------------------ receiving */
 
+static void deliver_part(void *arg, const void *part, size_t len)
+{
+    tr__comm_t *c = arg;
+    c->cb.recv(c->cb.arg, part, len);
+}
+
+/* Every message passes the checks of tr__wire_rx_check() (a bundle's parts
+ * those of tr__wire_rx_bundle()) before the core sees it: a peer of another
+ * job, or one that sends garbage, is dropped and counted, never answered. */
 static void deliver(tr__comm_t *c, const void *data, size_t len)
 {
-    const char *why;
-    if (tr__wire_check(data, len, c->boot->job_id, c->size, &why) != 0) {
-        atomic_fetch_add(&c->dropped, 1);
-        tr__warn("dropped a %zu-byte message: %s", len, why);
-        return;
-    }
     tr__wire_hdr_t h;
-    memcpy(&h, data, sizeof(h));
+    if (tr__wire_rx_check(&c->rx, data, len, &h) != 0) return;
     if (atomic_load(&c->dead[h.src])) {   /* gone for good: a late word is not heard */
         atomic_fetch_add(&c->dropped_dead, 1);
         if (!c->peers[h.src].told && !atomic_load(&c->closing)) {
@@ -225,26 +228,8 @@ static void deliver(tr__comm_t *c, const void *data, size_t len)
     }
     c->last_heard[h.src] = c->now;
     if (h.type == TR__MSG_HEARTBEAT) return;
-    if (h.type != TR__MSG_BUNDLE) {
-        c->cb.recv(c->cb.arg, data, len);
-        return;
-    }
-    /* several messages sent back to back: each checked on its own */
-    const char *p = (const char *)data + sizeof(h), *end = (const char *)data + len;
-    while (p < end) {
-        tr__wire_hdr_t sub;
-        if ((size_t)(end - p) < sizeof(sub)) { why = "truncated"; goto bad; }
-        memcpy(&sub, p, sizeof(sub));
-        if (sub.length < sizeof(sub) || sub.length > (size_t)(end - p)) { why = "a part overruns it"; goto bad; }
-        if (sub.type == TR__MSG_BUNDLE || sub.src != h.src) { why = "a part is a bundle or from another rank"; goto bad; }
-        if (tr__wire_check(p, sub.length, c->boot->job_id, c->size, &why) != 0) goto bad;
-        c->cb.recv(c->cb.arg, p, sub.length);
-        p += sub.length;
-    }
-    return;
-bad:
-    atomic_fetch_add(&c->dropped, 1);
-    tr__warn("dropped the rest of a %zu-byte bundle from rank %u: %s", len, h.src, why);
+    if (h.type != TR__MSG_BUNDLE) c->cb.recv(c->cb.arg, data, len);
+    else tr__wire_rx_bundle(&c->rx, data, len, &h, deliver_part, c);   /* several messages back to back */
 }
 
 static ucs_status_t am_cb(void *arg, const void *header, size_t hlen, void *data, size_t len,
@@ -252,6 +237,10 @@ static ucs_status_t am_cb(void *arg, const void *header, size_t hlen, void *data
 {
     tr__comm_t *c = arg;
     (void)header; (void)hlen;
+    if (len > c->rx.max_len) {   /* before any allocation: a forged size costs nothing */
+        tr__wire_rx_drop(&c->rx, TR__DROP_OVERSIZED, -1, len, "longer than TASKRAY_MAX_MESSAGE_BYTES");
+        return UCS_OK;   /* UCX drops it (a rendezvous one unfetched) */
+    }
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
         rndv_t *r = malloc(sizeof(*r));
         if (r == NULL) { tr__error("out of memory receiving a %zu-byte message", len); return UCS_ERR_NO_MEMORY; }
@@ -287,7 +276,7 @@ static void rndv_start(tr__comm_t *c)
             tr__error("out of memory receiving a %zu-byte message; dropped", r->len);
             free(o); free(buf);
             ucp_am_data_release(c->worker, r->desc);
-            atomic_fetch_add(&c->dropped, 1);
+            tr__wire_rx_drop(&c->rx, TR__DROP_NOMEM, -1, r->len, "no buffer for it");
             free(r);
             continue;
         }
@@ -612,7 +601,13 @@ void tr__comm_get(tr__comm_t *c, int holder, uint64_t off, void *dst, size_t len
 }
 
 size_t tr__comm_arena_size(const tr__comm_t *c, int rank) { return c->peers[rank].arena_size; }
-uint64_t tr__comm_dropped(const tr__comm_t *c) { return atomic_load(&((tr__comm_t *)c)->dropped); }
+uint64_t tr__comm_dropped(const tr__comm_t *c) { return tr__wire_rx_total(&c->rx); }
+
+void tr__comm_drop_counts(const tr__comm_t *c, uint64_t counts[TR__DROP_NREASONS])
+{
+    for (int i = 0; i < TR__DROP_NREASONS; i++)
+        counts[i] = atomic_load_explicit(&((tr__comm_t *)c)->rx.dropped[i], memory_order_relaxed);
+}
 
 void tr__comm_peer_dead(tr__comm_t *c, int rank)
 {
@@ -730,7 +725,7 @@ static tr_status_t exchange(tr__comm_t *c, void *arena_base, size_t arena_size)
 }
 
 tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
-                            uint64_t hb_ms, uint64_t hb_timeout_ms,
+                            uint64_t hb_ms, uint64_t hb_timeout_ms, size_t max_msg,
                             const tr__comm_cb_t *cb, tr__comm_t **comm_p)
 {
     tr_status_t st = TR_ERR_NO_MEMORY;
@@ -745,6 +740,7 @@ tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_siz
     if ((c->peers = calloc((size_t)c->size, sizeof(peer_t))) == NULL) goto err;
     if ((c->dead = calloc((size_t)c->size, sizeof(*c->dead))) == NULL) goto err;
     if ((c->last_heard = calloc((size_t)c->size, sizeof(*c->last_heard))) == NULL) goto err;
+    if (tr__wire_rx_init(&c->rx, boot->job_id, c->size, max_msg) != 0) goto err;
     c->hb_ns = hb_ms * 1000000u;
     c->hb_timeout_ns = hb_timeout_ms * 1000000u;
     /* a dead peer is seen in about this long (UCX 1.13 defaults to 20 s) */
@@ -853,6 +849,7 @@ void tr__comm_destroy(tr__comm_t *c)
     free(c->peers);
     free((void *)c->dead);
     free(c->last_heard);
+    tr__wire_rx_destroy(&c->rx);
     free(c->addr_tab); free(c->addr_lens); free(c->addr_offs);
     free(c->rkey_tab); free(c->rkey_lens); free(c->rkey_offs);
     free(c->arena_tab);

@@ -8,6 +8,7 @@
 #ifndef TR_WIRE_H
 #define TR_WIRE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,7 +119,53 @@ static inline void tr__wire_open(const void *msg, size_t len, tr__wire_hdr_t *h,
     tr__rbuf_init(r, (const char *)msg + sizeof(*h), len - sizeof(*h));
 }
 
-/* Validate a received message's header.  Returns 0, or -1 with a reason. */
-int tr__wire_check(const void *msg, size_t len, uint64_t job, int nranks, const char **why_p);
+/* --------------------------------------------------- receive checks
+ *
+ * Peers are not trusted: every received message passes tr__wire_rx_check()
+ * before anything reads it, and a bundle's parts pass tr__wire_rx_bundle().
+ * A message that fails is dropped and counted by reason; the first drop of
+ * each reason from each peer is logged (a warning), later ones only counted.
+ */
+typedef enum {
+    TR__DROP_TRUNCATED = 0,  /* shorter than a header, or than its length field */
+    TR__DROP_OVERSIZED,      /* longer than the cap, or than its length field */
+    TR__DROP_MAGIC,          /* not a taskray message */
+    TR__DROP_VERSION,        /* another wire protocol version */
+    TR__DROP_JOB,            /* from another job (job field is not this job's) */
+    TR__DROP_TYPE,           /* unknown message type */
+    TR__DROP_SOURCE,         /* source rank out of range (or not this rank's own, for a self-send) */
+    TR__DROP_BUNDLE,         /* a bad part in a bundle (it and the rest are dropped) */
+    TR__DROP_NOMEM,          /* this rank ran out of memory receiving it */
+    TR__DROP_NREASONS
+} tr__drop_t;
+
+#define TR__WIRE_MAX_LEN_DEFAULT ((size_t)1 << 30)   /* TASKRAY_MAX_MESSAGE_BYTES */
+
+typedef struct tr__wire_rx {
+    uint64_t         job;
+    int              nranks;
+    size_t           max_len;
+    _Atomic uint64_t dropped[TR__DROP_NREASONS];   /* read by any thread */
+    uint16_t        *warned;  /* nranks + 1 (unknown source) masks of reasons logged; receiving thread */
+} tr__wire_rx_t;
+
+/* A short name of @reason for logs and the summary ("truncated", ...). */
+const char *tr__drop_name(tr__drop_t reason);
+/* 0, or -1 when out of memory. */
+int  tr__wire_rx_init(tr__wire_rx_t *rx, uint64_t job, int nranks, size_t max_len);
+void tr__wire_rx_destroy(tr__wire_rx_t *rx);
+/* Count a drop of a @len-byte message claimed from rank @src (-1: unknown)
+ * and log it when it is the first of its reason from that peer. */
+void tr__wire_rx_drop(tr__wire_rx_t *rx, tr__drop_t reason, int64_t src, size_t len, const char *detail);
+/* Check a received message: 0 and its header in *@h_p, or -1 (dropped and
+ * counted; *@h_p untouched). */
+int  tr__wire_rx_check(tr__wire_rx_t *rx, const void *msg, size_t len, tr__wire_hdr_t *h_p);
+/* Pass each part of the checked bundle @msg (header @h) to @fn, checked
+ * like a message of its own that must also come from h->src and not be a
+ * bundle.  At the first bad part the rest is dropped (TR__DROP_BUNDLE).
+ * Returns the number of parts passed on. */
+int  tr__wire_rx_bundle(tr__wire_rx_t *rx, const void *msg, size_t len, const tr__wire_hdr_t *h,
+                        void (*fn)(void *arg, const void *part, size_t len), void *arg);
+uint64_t tr__wire_rx_total(const tr__wire_rx_t *rx);
 
 #endif

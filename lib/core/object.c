@@ -308,7 +308,7 @@ const void *tr__peer_arena(int rank)
     tr__rt_t *rt = tr__rt;
     pthread_mutex_lock(&rt->map_lock);
     if (rt->peer_maps[rank] == NULL)
-        rt->peer_maps[rank] = tr__arena_map_peer(rt->boot.job_id, rank, tr__comm_arena_size(rt->comm, rank));
+        rt->peer_maps[rank] = tr__arena_map_peer(rt->boot.name_id, rank, tr__comm_arena_size(rt->comm, rank));
     void *p = rt->peer_maps[rank];
     pthread_mutex_unlock(&rt->map_lock);
     return p;

@@ -128,10 +128,26 @@ void tr__rt_stats(tr_object_store_stats_t *st)
     pthread_mutex_unlock(&rt->lock);
 }
 
+/* "truncated 0, oversized 0, ...": the dropped messages by reason. */
+static void drops_by_reason(tr__rt_t *rt, char *buf, size_t len)
+{
+    uint64_t n[TR__DROP_NREASONS] = { 0 };
+    size_t off = 0;
+    if (rt->comm) tr__comm_drop_counts(rt->comm, n);
+    buf[0] = '\0';
+    for (int i = 0; i < TR__DROP_NREASONS && off < len; i++) {
+        int w = snprintf(buf + off, len - off, "%s%s %" PRIu64, i ? ", " : "", tr__drop_name((tr__drop_t)i), n[i]);
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+}
+
 static void print_summary(tr__rt_t *rt)
 {
     tr_object_store_stats_t s;
     uint64_t stolen, given;
+    char drops[256];
+    drops_by_reason(rt, drops, sizeof(drops));
     tr__rt_stats(&s);
     tr__steal_counts(&stolen, &given);
     fprintf(stderr,
@@ -139,13 +155,13 @@ static void print_summary(tr__rt_t *rt)
             " used %" PRIu64 " objects %" PRIu64 " (primary %" PRIu64 ", secondary %" PRIu64 "), spilled %" PRIu64
             " bytes in %" PRIu64 " objects, spills %" PRIu64 " (%" PRIu64 " bytes), restores %" PRIu64 " (%" PRIu64
             " bytes), evictions %" PRIu64 ", fetches %" PRIu64 " (%" PRIu64 " bytes), owned %" PRIu64 ", borrowed %" PRIu64
-            ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 "; failures: ranks died %" PRIu64
+            ", lineage %" PRIu64 " bytes; messages dropped %" PRIu64 " (%s); failures: ranks died %" PRIu64
             ", tasks retried %" PRIu64 ", objects rebuilt %" PRIu64 ", actors restarted %" PRIu64
             ", calls retried %" PRIu64 "; work stealing: tasks stolen %" PRIu64 ", given away %" PRIu64 "\n",
             rt->rank, rt->tasks_submitted, atomic_load(&rt->tasks_run), s.capacity_bytes, s.used_bytes, s.num_objects,
             s.num_primary, s.num_secondary, s.spilled_bytes, s.spilled_objects, s.spills, s.spill_bytes_total,
             s.restores, s.restore_bytes_total, s.evictions, s.fetches, s.fetch_bytes_total, s.owned_objects,
-            s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0,
+            s.borrowed_objects, s.lineage_bytes, rt->comm ? tr__comm_dropped(rt->comm) : 0, drops,
             rt->fstats.ranks_died, rt->fstats.tasks_retried, rt->fstats.objects_rebuilt,
             rt->fstats.actors_restarted, rt->fstats.calls_retried, stolen, given);
 }
@@ -188,9 +204,11 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     rt->fetch_chunk = (size_t)tr__env_i64("TASKRAY_FETCH_CHUNK", 8ll << 20, 4096, 1ll << 32);
     rt->max_lineage = (uint64_t)tr__env_i64("TASKRAY_MAX_LINEAGE_BYTES", 256ll << 20, 0, 1ll << 50);
     int encrypt = (int)tr__env_i64("TASKRAY_SPILL_ENCRYPT", 0, 0, 1);
-    if ((st = tr__store_init(&rt->store, rt->boot.job_id, rt->rank, store_bytes(&rt->boot),
+    if ((st = tr__store_init(&rt->store, rt->boot.name_id, rt->rank, store_bytes(&rt->boot),
                              getenv("TASKRAY_SPILL_DIR"), encrypt)) != TR_OK) return st;
     rt->store.evicted = tr__store_evicted;
+    if (rt->boot.local_rank == 0)   /* one rank per node: what dead jobs of this user left */
+        tr__leftovers_reap(getenv("TASKRAY_SPILL_DIR"), rt->boot.name_id);
     tr__watchdog_cleanup(abandon_store, &rt->store);
     if (tr__topo_bind_area(&rt->topo, rt->store.arena.base, rt->store.arena.size) == 0)
         tr__debug("object store bound to the NUMA node(s) of this rank's cores");
@@ -215,7 +233,9 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
         tr__comm_cb_t cb = { on_recv, on_peer_failed, on_deaf, rt };
         uint64_t hb = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_MS", 1000, 0, 3600000);
         uint64_t hb_to = (uint64_t)tr__env_i64("TASKRAY_HEARTBEAT_TIMEOUT_MS", (long long)hb * 20, hb, 36000000);
-        if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to,
+        size_t max_msg = (size_t)tr__env_i64("TASKRAY_MAX_MESSAGE_BYTES", (long long)TR__WIRE_MAX_LEN_DEFAULT,
+                                             1ll << 16, (long long)UINT32_MAX);
+        if ((st = tr__comm_create(&rt->boot, rt->store.arena.base, rt->store.arena.size, spin_ns, hb, hb_to, max_msg,
                                   &cb, &rt->comm)) != TR_OK) return st;
         if ((st = tr__steal_start()) != TR_OK) return st;
     }

@@ -11,16 +11,22 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
 
 tr_status_t tr__store_init(tr__store_t *s, uint64_t job_id, int rank, size_t size,
                            const char *spill_base, int spill_encrypt)
 {
     memset(s, 0, sizeof(*s));
+    /* the lock before the arena, and gone after it: a reaper never takes
+     * the arena of a live rank for a dead one's */
+    s->lock_fd = tr__owner_lock(job_id, rank, s->lock_path, sizeof(s->lock_path));
     tr_status_t st = tr__arena_create(&s->arena, job_id, rank, size);
-    if (st != TR_OK) return st;
+    if (st != TR_OK) { tr__owner_unlock(s->lock_fd, s->lock_path); s->lock_fd = -1; return st; }
     pthread_mutex_init(&s->lock, NULL);
     if (tr__hmap_init(&s->objs, 256) != 0 || tr__hmap_init(&s->zombies, 16) != 0) {
         tr__arena_destroy(&s->arena);
+        tr__owner_unlock(s->lock_fd, s->lock_path);
+        s->lock_fd = -1;
         return TR_ERR_NO_MEMORY;
     }
     s->job_id = job_id;
@@ -48,12 +54,15 @@ void tr__store_reap(tr__store_t *s, int rank)
     tr__arena_name(name, sizeof(name), s->job_id, rank);
     if (shm_unlink(name) == 0) tr__debug("removed %s, left by dead rank %d", name, rank);
     tr__spill_reap(s->spill_base, s->job_id, rank);
+    tr__owner_lock_name(name, sizeof(name), s->job_id, rank);
+    unlink(name);   /* a rank only hung keeps its lock on the unlinked file */
 }
 
 void tr__store_abandon(tr__store_t *s)
 {
     if (s->arena.base) shm_unlink(s->arena.name);
     if (s->spill_ready) tr__spill_close(&s->spill);
+    if (s->lock_fd >= 0) unlink(s->lock_path);   /* the lock itself goes with the process */
 }
 
 void tr__store_destroy(tr__store_t *s)
@@ -73,6 +82,8 @@ void tr__store_destroy(tr__store_t *s)
     free(s->spill_base);
     pthread_mutex_destroy(&s->lock);
     tr__arena_destroy(&s->arena);
+    tr__owner_unlock(s->lock_fd, s->lock_path);
+    s->lock_fd = -1;
 }
 
 static int unpinned(const tr__sobj_t *o)

@@ -658,6 +658,18 @@ static int make_private_dir(const char *path)
     return -1;
 }
 
+/* <dir>/owner: who made it (tr__owner_line), for tr__leftovers_reap(). */
+static void write_owner(const char *dir)
+{
+    char path[4200], line[256];
+    snprintf(path, sizeof(path), "%s/owner", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) { tr__debug("cannot create %s: %m", path); return; }
+    tr__owner_line(line, sizeof(line));
+    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) tr__debug("writing %s failed: %m", path);
+    close(fd);
+}
+
 tr_status_t tr__spill_open(tr__spill_t *s, const char *base, uint64_t job_id, int rank, int encrypt)
 {
     if (s == NULL) return TR_ERR_INVALID_ARG;
@@ -698,6 +710,7 @@ tr_status_t tr__spill_open(tr__spill_t *s, const char *base, uint64_t job_id, in
         memset(s, 0, sizeof(*s));
         return TR_ERR_SYSTEM;
     }
+    write_owner(s->dir);
     s->encrypt = encrypt ? 1 : 0;
     s->job_id = job_id;
     s->rank = rank;
@@ -713,7 +726,7 @@ static void remove_spill_dir(const char *dir, const char *job_dir)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             size_t len = strlen(e->d_name);
-            if (len > 6 && strcmp(e->d_name + len - 6, ".spill") == 0 &&
+            if (((len > 6 && strcmp(e->d_name + len - 6, ".spill") == 0) || strcmp(e->d_name, "owner") == 0) &&
                 unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
                 tr__warn("cannot remove spill file %s/%s: %m", dir, e->d_name);
         }

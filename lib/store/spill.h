@@ -118,5 +118,8 @@ void        tr__spill_close(tr__spill_t *s);
 /* Remove the spill directory rank @rank of job @job_id would use under
  * @base (as tr__spill_open() picks it), with its spill files. */
 void        tr__spill_reap(const char *base, uint64_t job_id, int rank);
+/* "<host> <boot id> <pid> <start time>\n" of this process (lib/store/reap.c),
+ * written to each rank directory's "owner" file. */
+void        tr__owner_line(char *buf, size_t len);
 
 #endif

@@ -42,6 +42,21 @@ void       *tr__arena_map_peer(uint64_t job_id, int rank, size_t size);
 void        tr__arena_unmap_peer(void *base, size_t size);
 void        tr__arena_name(char *buf, size_t len, uint64_t job_id, int rank);
 
+/* ------------------------------------------------ owners and leftovers
+ * (lib/store/reap.c) */
+/* Create and flock this rank's owner lock (/dev/shm/taskray-<job>-<rank>.lock),
+ * its path in @path: the fd, or -1 (logged; the job runs without). */
+int  tr__owner_lock(uint64_t job_id, int rank, char *path, size_t len);
+/* Unlink the lock file, then drop the lock (fd -1: nothing). */
+void tr__owner_unlock(int fd, const char *path);
+void tr__owner_lock_name(char *buf, size_t len, uint64_t job_id, int rank);
+/* "<host> <boot id> <pid> <start time>\n" of this process. */
+void tr__owner_line(char *buf, size_t len);
+/* Remove what dead jobs of this user left in /dev/shm and under
+ * @spill_base (NULL: TMPDIR or /tmp), never job @my_job's; the number of
+ * dead ranks cleaned up (each logged at info level). */
+int  tr__leftovers_reap(const char *spill_base, uint64_t my_job);
+
 /* ---------------------------------------------------------------- blobs */
 typedef enum { TR__BLOB_HEAP = 1, TR__BLOB_ARENA = 2, TR__BLOB_EXT = 3 } tr__blob_kind_t;
 
@@ -101,6 +116,8 @@ typedef struct tr__store {
     char              *spill_base;    /* TASKRAY_SPILL_DIR or NULL */
     uint64_t           job_id;
     int                rank;
+    int                lock_fd;       /* the owner lock (tr__owner_lock), -1 without */
+    char               lock_path[128];
     uint64_t           clock;
     tr__store_evict_fn evicted;       /* called without the lock for dropped secondary copies */
     void              *evicted_arg;
