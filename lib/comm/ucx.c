@@ -230,21 +230,10 @@ static void deliver(tr__comm_t *c, const void *data, size_t len)
         return;
     }
     /* several messages sent back to back: each checked on its own */
-    const char *p = (const char *)data + sizeof(h), *end = (const char *)data + len;
-    while (p < end) {
-        tr__wire_hdr_t sub;
-        if ((size_t)(end - p) < sizeof(sub)) { why = "truncated"; goto bad; }
-        memcpy(&sub, p, sizeof(sub));
-        if (sub.length < sizeof(sub) || sub.length > (size_t)(end - p)) { why = "a part overruns it"; goto bad; }
-        if (sub.type == TR__MSG_BUNDLE || sub.src != h.src) { why = "a part is a bundle or from another rank"; goto bad; }
-        if (tr__wire_check(p, sub.length, c->boot->job_id, c->size, &why) != 0) goto bad;
-        c->cb.recv(c->cb.arg, p, sub.length);
-        p += sub.length;
+    if (tr__wire_split(data, len, c->boot->job_id, c->size, c->cb.recv, c->cb.arg, &why) != 0) {
+        atomic_fetch_add(&c->dropped, 1);
+        tr__warn("dropped the rest of a %zu-byte bundle from rank %u: %s", len, h.src, why);
     }
-    return;
-bad:
-    atomic_fetch_add(&c->dropped, 1);
-    tr__warn("dropped the rest of a %zu-byte bundle from rank %u: %s", len, h.src, why);
 }
 
 static ucs_status_t am_cb(void *arg, const void *header, size_t hlen, void *data, size_t len,

@@ -48,3 +48,22 @@ int tr__wire_check(const void *msg, size_t len, uint64_t job, int nranks, const 
     if ((int64_t)h.src >= nranks) { *why_p = "source rank out of range"; return -1; }
     return 0;
 }
+
+int tr__wire_split(const void *msg, size_t len, uint64_t job, int nranks,
+                   void (*part)(void *arg, const void *p, size_t n), void *arg, const char **why_p)
+{
+    tr__wire_hdr_t h;
+    memcpy(&h, msg, sizeof(h));
+    const char *p = (const char *)msg + sizeof(h), *end = (const char *)msg + len;
+    while (p < end) {
+        tr__wire_hdr_t sub;
+        if ((size_t)(end - p) < sizeof(sub)) { *why_p = "truncated"; return -1; }
+        memcpy(&sub, p, sizeof(sub));
+        if (sub.length < sizeof(sub) || sub.length > (size_t)(end - p)) { *why_p = "a part overruns it"; return -1; }
+        if (sub.type == TR__MSG_BUNDLE || sub.src != h.src) { *why_p = "a part is a bundle or from another rank"; return -1; }
+        if (tr__wire_check(p, sub.length, job, nranks, why_p) != 0) return -1;
+        part(arg, p, sub.length);
+        p += sub.length;
+    }
+    return 0;
+}

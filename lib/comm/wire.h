@@ -121,4 +121,11 @@ static inline void tr__wire_open(const void *msg, size_t len, tr__wire_hdr_t *h,
 /* Validate a received message's header.  Returns 0, or -1 with a reason. */
 int tr__wire_check(const void *msg, size_t len, uint64_t job, int nranks, const char **why_p);
 
+/* Split a checked BUNDLE into its parts, each checked on its own (its own
+ * header, same source, not a bundle) and handed to @part in order.
+ * Returns 0, or -1 with a reason at the first bad part (the parts before it
+ * were handed on). */
+int tr__wire_split(const void *msg, size_t len, uint64_t job, int nranks,
+                   void (*part)(void *arg, const void *p, size_t n), void *arg, const char **why_p);
+
 #endif
