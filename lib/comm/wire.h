@@ -168,4 +168,5 @@ int  tr__wire_rx_bundle(tr__wire_rx_t *rx, const void *msg, size_t len, const tr
                         void (*fn)(void *arg, const void *part, size_t len), void *arg);
 uint64_t tr__wire_rx_total(const tr__wire_rx_t *rx);
 
+
 #endif

@@ -525,6 +525,8 @@ void        tr__task_free(struct tr_task *t);
 void        tr__task_failmsg(struct tr_task *t, const char *fmt, ...) TR_PRINTF(2, 3);
 void        tr__recv_task(const void *msg, size_t len);
 void        tr__recv_result(const void *msg, size_t len);
+/* Parse a RESULT message without acting on it: 0 when well formed (fuzz/). */
+int         tr__result_check(const void *msg, size_t len, int nranks);
 void        tr__recv_cancel(const void *msg, size_t len);
 /* Decode a task body (the TASK layout after the header) from @r, which
  * reads the heap copy @copy of @len bytes that the task then keeps.  NULL

@@ -1200,62 +1200,114 @@ static void take_irefs_locked(tr__val_t *v, const tr__iref_t *ir, int n)
     }
 }
 
+/* A RESULT message as received: parsed with no runtime state but the
+ * number of ranks (tr__result_check runs it on any bytes, for the fuzzer).
+ * vals/irefs/nirefs hold the first @nmem entries, zeroed or filled. */
+typedef struct {
+    uint64_t    id;
+    uint32_t    attempt;
+    uint8_t     outcome;
+    uint16_t    n;
+    int         nmem;
+    char        text[512];
+    tr__val_t   vals[TR_MAX_RETURNS];
+    tr__iref_t *irefs[TR_MAX_RETURNS];
+    int         nirefs[TR_MAX_RETURNS];
+} result_in_t;
+
+/* Returns true when the message is well formed; either way the caller
+ * frees what res->vals and res->irefs hold (result_in_free). */
+static bool result_decode(result_in_t *res, tr__rbuf_t *r, size_t len, int src, int nranks)
+{
+    res->id = tr__rbuf_u64(r);
+    res->attempt = tr__rbuf_u32(r);
+    res->outcome = tr__rbuf_u8(r);
+    uint32_t mlen = tr__rbuf_u32(r);
+    const char *m = tr__rbuf_get(r, mlen);
+    res->text[0] = '\0';
+    if (m && mlen) snprintf(res->text, sizeof(res->text), "%.*s", (int)(mlen < sizeof(res->text) ? mlen : sizeof(res->text) - 1), m);
+    uint16_t n = res->n = tr__rbuf_u16(r);
+    tr__val_t *vals = res->vals;
+    tr__iref_t **irefs = res->irefs;
+    int *nirefs = res->nirefs;
+    int nv = 0;
+    res->nmem = 0;
+    if (n > TR_MAX_RETURNS || res->outcome > OUT_UNKNOWN_METHOD) r->bad = true;
+    else {   /* only the ones this message has */
+        memset(vals, 0, sizeof(vals[0]) * n);
+        memset(irefs, 0, sizeof(irefs[0]) * n);
+        memset(nirefs, 0, sizeof(nirefs[0]) * n);
+        res->nmem = n;
+    }
+    for (; nv < n && !r->bad; nv++) {
+        uint8_t kind = tr__rbuf_u8(r);
+        if (kind == TR__VAL_INLINE) {
+            uint64_t size = tr__rbuf_u64(r);
+            const void *d = size <= len ? tr__rbuf_get(r, (size_t)size) : NULL;
+            if (d == NULL) { r->bad = true; break; }
+            if ((vals[nv].blob = tr__blob_heap((size_t)size)) == NULL) { r->bad = true; break; }
+            memcpy(vals[nv].blob->data, d, (size_t)size);
+        } else if (kind == TR__VAL_REF) {
+            vals[nv].holder = src;
+            vals[nv].size = (size_t)tr__rbuf_u64(r);
+            if (r->bad) break;
+        } else {
+            r->bad = true;
+            break;
+        }
+        uint32_t ni = tr__rbuf_u32(r);   /* refs the value contains */
+        if (ni == 0) continue;
+        if ((uint64_t)ni * 12 > (uint64_t)(r->end - r->p) || (irefs[nv] = malloc(sizeof(tr__iref_t) * ni)) == NULL) {
+            r->bad = true;
+            break;
+        }
+        nirefs[nv] = (int)ni;
+        for (uint32_t k = 0; k < ni; k++) {
+            irefs[nv][k].owner = (int)tr__rbuf_u32(r);
+            irefs[nv][k].id = tr__rbuf_u64(r);
+            if (irefs[nv][k].owner < 0 || irefs[nv][k].owner >= nranks) r->bad = true;
+        }
+    }
+    return !r->bad;
+}
+
+/* @nclean: values not taken by an object (their blobs are dropped). */
+static void result_in_free(result_in_t *res, int nclean)
+{
+    for (int i = 0; i < nclean; i++) if (res->vals[i].blob) tr__blob_unref(res->vals[i].blob);
+    for (int i = 0; i < res->nmem; i++) free(res->irefs[i]);
+}
+
+int tr__result_check(const void *msg, size_t len, int nranks)
+{
+    tr__wire_hdr_t h;
+    tr__rbuf_t r;
+    result_in_t *res = malloc(sizeof(*res));
+    if (res == NULL) return -1;
+    tr__wire_open(msg, len, &h, &r);
+    bool ok = result_decode(res, &r, len, (int)h.src, nranks);
+    result_in_free(res, res->nmem);
+    free(res);
+    return ok ? 0 : -1;
+}
+
 void tr__recv_result(const void *msg, size_t len)
 {
     tr__rt_t *rt = tr__rt;
     tr__wire_hdr_t h;
     tr__rbuf_t r;
+    result_in_t res;
     tr__wire_open(msg, len, &h, &r);
-    uint64_t id = tr__rbuf_u64(&r);
-    uint32_t attempt = tr__rbuf_u32(&r);
-    uint8_t outcome = tr__rbuf_u8(&r);
-    uint32_t mlen = tr__rbuf_u32(&r);
-    const char *m = tr__rbuf_get(&r, mlen);
-    char text[512];
-    text[0] = '\0';
-    if (m && mlen) snprintf(text, sizeof(text), "%.*s", (int)(mlen < sizeof(text) ? mlen : sizeof(text) - 1), m);
-    uint16_t n = tr__rbuf_u16(&r);
-    tr__val_t vals[TR_MAX_RETURNS];
-    tr__iref_t *irefs[TR_MAX_RETURNS];
-    int nirefs[TR_MAX_RETURNS];
-    int nv = 0, nclean = 0;
-    if (n > TR_MAX_RETURNS || outcome > OUT_UNKNOWN_METHOD) r.bad = true;
-    else {   /* only the ones this message has */
-        memset(vals, 0, sizeof(vals[0]) * n);
-        memset(irefs, 0, sizeof(irefs[0]) * n);
-        memset(nirefs, 0, sizeof(nirefs[0]) * n);
-        nclean = n;
-    }
-    const int nmem = nclean;   /* entries initialized above */
-    for (; nv < n && !r.bad; nv++) {
-        uint8_t kind = tr__rbuf_u8(&r);
-        if (kind == TR__VAL_INLINE) {
-            uint64_t size = tr__rbuf_u64(&r);
-            const void *d = size <= len ? tr__rbuf_get(&r, (size_t)size) : NULL;
-            if (d == NULL) { r.bad = true; break; }
-            if ((vals[nv].blob = tr__blob_heap((size_t)size)) == NULL) { r.bad = true; break; }
-            memcpy(vals[nv].blob->data, d, (size_t)size);
-        } else if (kind == TR__VAL_REF) {
-            vals[nv].holder = (int)h.src;
-            vals[nv].size = (size_t)tr__rbuf_u64(&r);
-            if (r.bad) break;
-        } else {
-            r.bad = true;
-            break;
-        }
-        uint32_t ni = tr__rbuf_u32(&r);   /* refs the value contains */
-        if (ni == 0) continue;
-        if ((uint64_t)ni * 12 > (uint64_t)(r.end - r.p) || (irefs[nv] = malloc(sizeof(tr__iref_t) * ni)) == NULL) {
-            r.bad = true;
-            break;
-        }
-        nirefs[nv] = (int)ni;
-        for (uint32_t k = 0; k < ni; k++) {
-            irefs[nv][k].owner = (int)tr__rbuf_u32(&r);
-            irefs[nv][k].id = tr__rbuf_u64(&r);
-            if (irefs[nv][k].owner < 0 || irefs[nv][k].owner >= rt->size) r.bad = true;
-        }
-    }
+    result_decode(&res, &r, len, (int)h.src, rt->size);
+    uint64_t id = res.id;
+    uint32_t attempt = res.attempt;
+    uint8_t outcome = res.outcome;
+    uint16_t n = res.n;
+    const char *text = res.text;
+    tr__val_t *vals = res.vals;
+    tr__iref_t **irefs = res.irefs;
+    int *nirefs = res.nirefs;
+    int nclean = res.nmem;
     pthread_mutex_lock(&rt->lock);
     tr__spec_t *s = r.bad ? NULL : tr__hmap_get(&rt->specs, id);
     if (r.bad) tr__warn("dropped a malformed result message from rank %u", h.src);
@@ -1285,8 +1337,7 @@ void tr__recv_result(const void *msg, size_t len)
             for (int k = 0; k < nirefs[i]; k++)
                 if (irefs[i][k].owner != rt->rank) tr__send_ids(irefs[i][k].owner, TR__MSG_UNBORROW, &irefs[i][k].id, 1);
     pthread_mutex_unlock(&rt->lock);
-    for (int i = 0; i < nclean; i++) if (vals[i].blob) tr__blob_unref(vals[i].blob);
-    for (int i = 0; i < nmem; i++) free(irefs[i]);
+    result_in_free(&res, nclean);
 }
 
 void tr__recv_cancel(const void *msg, size_t len)
