@@ -14,7 +14,7 @@ CPPFLAGS_ALL  = -I$(top_srcdir)/include -I$(top_builddir)/include -I$(top_srcdir
 
 LIB_SRCS  = $(sort $(wildcard $(top_srcdir)/lib/*/*.c))
 LIB_OBJS  = $(patsubst $(top_srcdir)/lib/%.c,$(O)/lib/%.o,$(LIB_SRCS))
-SPILL_OBJS = $(addprefix $(O)/lib/,store/spill.o base/log.o base/config.o base/status.o)
+SPILL_OBJS = $(addprefix $(O)/lib/,store/spill.o store/reap.o store/arena.o base/hmap.o base/log.o base/config.o base/status.o)
 TARGETS   = $(O)/fuzz_wire $(O)/fuzz_args $(O)/fuzz_spill
 
 all: $(TARGETS)
