@@ -33,14 +33,16 @@ static tr_status_t mpi_err(int rc, const char *what)
     return TR_ERR_BOOTSTRAP;
 }
 
-/* Each rank contributes (node key, hostname): the node key is
+/* Each rank contributes (node key, hostname, job id): the node key is
  * TASKRAY_NODE_ID when set (simulated nodes), else the hostname.  Nodes are
  * numbered in order of first appearance; host_size counts the ranks that
- * share this rank's real host (and its memory), whatever the node key. */
+ * share this rank's real host (and its memory), whatever the node key.
+ * Rank 0's job id (random) becomes the job's: one collective, not two. */
 static tr_status_t group_nodes(tr__boot_t *b)
 {
-    char rec[2 * HOST_LEN] = { 0 };
+    char rec[2 * HOST_LEN + sizeof(uint64_t)] = { 0 };
     char *key = rec, *host = rec + HOST_LEN;
+    memcpy(rec + 2 * HOST_LEN, &b->job_id, sizeof(b->job_id));
     if (gethostname(host, HOST_LEN - 1) != 0) snprintf(host, HOST_LEN, "localhost");
     const char *override = getenv("TASKRAY_NODE_ID");
     if (override != NULL && *override != '\0') snprintf(key, HOST_LEN, "node-id:%s", override);
@@ -51,6 +53,7 @@ static tr_status_t group_nodes(tr__boot_t *b)
     if (all == NULL || b->node_of == NULL) { free(all); return TR_ERR_NO_MEMORY; }
     tr_status_t st = tr__boot_allgather(b, rec, sizeof(rec), all);
     if (st != TR_OK) { free(all); return st; }
+    memcpy(&b->job_id, all + 2 * HOST_LEN, sizeof(b->job_id));
     b->nnodes = 0;
     for (int r = 0; r < b->size; r++) {
         int n = -1;
@@ -97,9 +100,7 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
 
     if (b->rank == 0 && RAND_bytes((unsigned char *)&b->job_id, sizeof(b->job_id)) != 1)
         b->job_id = tr__hash2((uint64_t)getpid(), tr__now_ns());
-    rc = MPI_Bcast(&b->job_id, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) return mpi_err(rc, "MPI_Bcast of the job id");
-    return group_nodes(b);
+    return group_nodes(b);   /* also hands rank 0's job id to every rank */
 }
 
 tr_status_t tr__boot_allgather(tr__boot_t *b, const void *send, size_t len, void *recv)
