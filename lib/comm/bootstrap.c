@@ -33,14 +33,18 @@ static tr_status_t mpi_err(int rc, const char *what)
     return TR_ERR_BOOTSTRAP;
 }
 
-/* Each rank contributes (node key, hostname): the node key is
+/* Each rank contributes (node key, hostname, job id): the node key is
  * TASKRAY_NODE_ID when set (simulated nodes), else the hostname.  Nodes are
  * numbered in order of first appearance; host_size counts the ranks that
- * share this rank's real host (and its memory), whatever the node key. */
-static tr_status_t group_nodes(tr__boot_t *b)
+ * share this rank's real host (and its memory), whatever the node key.
+ * Rank 0's ids (random) become the job's: one collective, not two. */
+static tr_status_t group_nodes(tr__boot_t *b, const uint64_t words[2])
 {
-    char rec[2 * HOST_LEN] = { 0 };
+    char rec[2 * HOST_LEN + 4 * sizeof(uint64_t)] = { 0 };
     char *key = rec, *host = rec + HOST_LEN;
+    memcpy(rec + 2 * HOST_LEN, &b->job_id, sizeof(b->job_id));
+    memcpy(rec + 2 * HOST_LEN + sizeof(uint64_t), &b->name_id, sizeof(b->name_id));
+    memcpy(rec + 2 * HOST_LEN + 2 * sizeof(uint64_t), words, 2 * sizeof(uint64_t));
     if (gethostname(host, HOST_LEN - 1) != 0) snprintf(host, HOST_LEN, "localhost");
     const char *override = getenv("TASKRAY_NODE_ID");
     if (override != NULL && *override != '\0') snprintf(key, HOST_LEN, "node-id:%s", override);
@@ -48,9 +52,14 @@ static tr_status_t group_nodes(tr__boot_t *b)
 
     char *all = malloc((size_t)b->size * sizeof(rec));
     b->node_of = malloc((size_t)b->size * sizeof(int));
-    if (all == NULL || b->node_of == NULL) { free(all); return TR_ERR_NO_MEMORY; }
+    b->words = malloc((size_t)b->size * 2 * sizeof(uint64_t));
+    if (all == NULL || b->node_of == NULL || b->words == NULL) { free(all); return TR_ERR_NO_MEMORY; }
     tr_status_t st = tr__boot_allgather(b, rec, sizeof(rec), all);
     if (st != TR_OK) { free(all); return st; }
+    memcpy(&b->job_id, all + 2 * HOST_LEN, sizeof(b->job_id));
+    memcpy(&b->name_id, all + 2 * HOST_LEN + sizeof(uint64_t), sizeof(b->name_id));
+    for (int r = 0; r < b->size; r++)
+        memcpy(b->words + 2 * r, all + (size_t)r * sizeof(rec) + 2 * HOST_LEN + 2 * sizeof(uint64_t), 2 * sizeof(uint64_t));
     b->nnodes = 0;
     for (int r = 0; r < b->size; r++) {
         int n = -1;
@@ -83,7 +92,7 @@ static void new_ids(tr__boot_t *b)
     b->name_id = ids[1];
 }
 
-tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
+tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv, const uint64_t words[2])
 {
     int inited = 0, rc;
     memset(b, 0, sizeof(*b));
@@ -92,7 +101,9 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
         /* embedded mode: a one-rank job, no MPI at all */
         b->rank = 0; b->size = 1; b->nnodes = 1; b->local_size = 1; b->host_size = 1;
         b->node_of = calloc(1, sizeof(int));
-        if (b->node_of == NULL) return TR_ERR_NO_MEMORY;
+        b->words = malloc(2 * sizeof(uint64_t));
+        if (b->node_of == NULL || b->words == NULL) return TR_ERR_NO_MEMORY;
+        memcpy(b->words, words, 2 * sizeof(uint64_t));
         new_ids(b);
         return TR_OK;
     }
@@ -107,13 +118,8 @@ tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv)
     MPI_Comm_size(MPI_COMM_WORLD, &b->size);
     tr__log_set_rank(b->rank);
 
-    uint64_t ids[2];
-    if (b->rank == 0) { new_ids(b); ids[0] = b->job_id; ids[1] = b->name_id; }
-    rc = MPI_Bcast(ids, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) return mpi_err(rc, "MPI_Bcast of the job id");
-    b->job_id = ids[0];
-    b->name_id = ids[1];
-    return group_nodes(b);
+    if (b->rank == 0) new_ids(b);
+    return group_nodes(b, words);   /* also hands rank 0's ids to every rank */
 }
 
 tr_status_t tr__boot_allgather(tr__boot_t *b, const void *send, size_t len, void *recv)
@@ -167,6 +173,8 @@ void tr__boot_finalize(tr__boot_t *b, int clean)
     if (b->use_mpi && b->mpi_owned && clean) MPI_Finalize();
     free(b->node_of);
     b->node_of = NULL;
+    free(b->words);
+    b->words = NULL;
 }
 
 /* ------------------------------------------------------------- watchdog */

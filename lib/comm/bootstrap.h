@@ -21,9 +21,12 @@ typedef struct tr__boot {
     uint64_t  job_id;        /* random, from rank 0: the wire's job field, known only to the job */
     uint64_t  name_id;       /* random, from rank 0: names of the job's files (/dev/shm, spill);
                               * separate, so that listing /dev/shm does not tell the job_id */
+    uint64_t *words;         /* size * 2: the @words each rank passed to tr__boot_init */
 } tr__boot_t;
 
-tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv);
+/* Start (MPI_Init unless done) and group the ranks into nodes; @words, two
+ * values of the caller's, travel in the same collective (b->words). */
+tr_status_t tr__boot_init(tr__boot_t *b, int *argc, char ***argv, const uint64_t words[2]);
 /* Gather @len bytes from every rank into @recv (size * len bytes). */
 tr_status_t tr__boot_allgather(tr__boot_t *b, const void *send, size_t len, void *recv);
 /* Variable-size gather: *recv_p (malloc'd) holds rank i's bytes at (*offs_p)[i]. */

@@ -57,7 +57,8 @@ typedef struct peer {
     int        told;         /* dead: it was told so after it spoke again */
     uint64_t   arena_base;
     size_t     arena_size;
-    void      *rkey_buf;     /* points into the gathered table */
+    const void *addr;        /* its worker address: points into the gathered table */
+    void      *rkey_buf;     /* likewise */
     ucp_rkey_h rkey;
 } peer_t;
 
@@ -69,9 +70,7 @@ struct tr__comm {
     ucp_mem_h       memh;
     int             epfd, efd;
     peer_t         *peers;
-    char           *addr_tab;  size_t *addr_lens, *addr_offs;
-    char           *rkey_tab;  size_t *rkey_lens, *rkey_offs;
-    uint64_t       *arena_tab; /* base, size per rank */
+    char           *peer_tab;  /* each rank's card (see exchange()), gathered */
     tr__comm_cb_t   cb;
 
     pthread_t       thread;
@@ -126,7 +125,7 @@ static ucp_ep_h ep_get(tr__comm_t *c, int r)
     ucp_ep_params_t ep = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
                       UCP_EP_PARAM_FIELD_ERR_HANDLER,
-        .address = (const ucp_address_t *)(c->addr_tab + c->addr_offs[r]),
+        .address = (const ucp_address_t *)p->addr,
         .err_mode = UCP_ERR_HANDLING_MODE_PEER,
         .err_handler = { .cb = ep_error_cb, .arg = c },
     };
@@ -690,38 +689,55 @@ static void set_default(const char *name, const char *value)
     if (setenv(env, value, 0) != 0) tr__debug("setenv(%s) failed: %m", env);
 }
 
+/* Every rank's card: its arena's base and size, its worker address and the
+ * arena's packed rkey, gathered in one collective (each one costs a round
+ * of the whole job, which is slow on oversubscribed nodes).  A card is
+ * { u64 base, u64 size, u32 addr_len, u32 rkey_len, address, rkey }. */
+#define CARD_HDR (2 * sizeof(uint64_t) + 2 * sizeof(uint32_t))
+
 static tr_status_t exchange(tr__comm_t *c, void *arena_base, size_t arena_size)
 {
-    ucp_address_t *addr;
-    size_t alen;
+    ucp_address_t *addr = NULL;
+    size_t alen = 0, rkey_len = 0, *lens = NULL, *offs = NULL;
     void *rkey_buf = NULL;
-    size_t rkey_len = 0;
-    tr_status_t st;
+    char *card = NULL;
+    tr_status_t st = TR_ERR_NO_MEMORY;
     ucs_status_t s = ucp_worker_get_address(c->worker, &addr, &alen);
     if (s != UCS_OK) return ucs_err(s, "ucp_worker_get_address");
-    st = tr__boot_allgatherv(c->boot, addr, alen, &c->addr_tab, &c->addr_lens, &c->addr_offs);
-    ucp_worker_release_address(c->worker, addr);
-    if (st != TR_OK) return st;
-
     ucp_mem_map_params_t mp = {
         .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH,
         .address = arena_base, .length = arena_size,
     };
-    if ((s = ucp_mem_map(c->ctx, &mp, &c->memh)) != UCS_OK) return ucs_err(s, "ucp_mem_map of the arena");
-    if ((s = ucp_rkey_pack(c->ctx, c->memh, &rkey_buf, &rkey_len)) != UCS_OK) return ucs_err(s, "ucp_rkey_pack");
-    st = tr__boot_allgatherv(c->boot, rkey_buf, rkey_len, &c->rkey_tab, &c->rkey_lens, &c->rkey_offs);
-    ucp_rkey_buffer_release(rkey_buf);
-    if (st != TR_OK) return st;
-
-    uint64_t mine[2] = { (uint64_t)(uintptr_t)arena_base, arena_size };
-    if ((c->arena_tab = malloc(sizeof(mine) * (size_t)c->size)) == NULL) return TR_ERR_NO_MEMORY;
-    if ((st = tr__boot_allgather(c->boot, mine, sizeof(mine), c->arena_tab)) != TR_OK) return st;
-    for (int r = 0; r < c->size; r++) {
-        c->peers[r].arena_base = c->arena_tab[2 * r];
-        c->peers[r].arena_size = c->arena_tab[2 * r + 1];
-        c->peers[r].rkey_buf = c->rkey_tab + c->rkey_offs[r];
+    if ((s = ucp_mem_map(c->ctx, &mp, &c->memh)) != UCS_OK) { st = ucs_err(s, "ucp_mem_map of the arena"); goto out; }
+    if ((s = ucp_rkey_pack(c->ctx, c->memh, &rkey_buf, &rkey_len)) != UCS_OK) { st = ucs_err(s, "ucp_rkey_pack"); goto out; }
+    if ((card = malloc(CARD_HDR + alen + rkey_len)) == NULL) goto out;
+    uint64_t hdr64[2] = { (uint64_t)(uintptr_t)arena_base, arena_size };
+    uint32_t hdr32[2] = { (uint32_t)alen, (uint32_t)rkey_len };
+    memcpy(card, hdr64, sizeof(hdr64));
+    memcpy(card + sizeof(hdr64), hdr32, sizeof(hdr32));
+    memcpy(card + CARD_HDR, addr, alen);
+    memcpy(card + CARD_HDR + alen, rkey_buf, rkey_len);
+    st = tr__boot_allgatherv(c->boot, card, CARD_HDR + alen + rkey_len, &c->peer_tab, &lens, &offs);
+    if (st != TR_OK) goto out;
+    for (int r = 0; r < c->size && st == TR_OK; r++) {
+        char *p = c->peer_tab + offs[r];
+        if (lens[r] < CARD_HDR) { st = TR_ERR_BOOTSTRAP; break; }
+        memcpy(hdr64, p, sizeof(hdr64));
+        memcpy(hdr32, p + sizeof(hdr64), sizeof(hdr32));
+        if (CARD_HDR + (size_t)hdr32[0] + hdr32[1] != lens[r]) { st = TR_ERR_BOOTSTRAP; break; }
+        c->peers[r].arena_base = hdr64[0];
+        c->peers[r].arena_size = (size_t)hdr64[1];
+        c->peers[r].addr = p + CARD_HDR;
+        c->peers[r].rkey_buf = p + CARD_HDR + hdr32[0];
     }
-    return TR_OK;
+    if (st != TR_OK) tr__error("the address exchange gave a malformed card");
+out:
+    free(card);
+    free(lens);
+    free(offs);
+    if (rkey_buf) ucp_rkey_buffer_release(rkey_buf);
+    ucp_worker_release_address(c->worker, addr);
+    return st;
 }
 
 tr_status_t tr__comm_create(tr__boot_t *boot, void *arena_base, size_t arena_size, uint64_t spin_ns,
@@ -850,9 +866,7 @@ void tr__comm_destroy(tr__comm_t *c)
     free((void *)c->dead);
     free(c->last_heard);
     tr__wire_rx_destroy(&c->rx);
-    free(c->addr_tab); free(c->addr_lens); free(c->addr_offs);
-    free(c->rkey_tab); free(c->rkey_lens); free(c->rkey_offs);
-    free(c->arena_tab);
+    free(c->peer_tab);
     pthread_mutex_destroy(&c->qlock);
     free(c);
 }

@@ -39,7 +39,7 @@ typedef enum {
     TR__MSG_BUNDLE   = 19, /* several messages back to back (lib/comm/ucx.c) */
     TR__MSG_HEARTBEAT = 20, /* rank -> its successor among live ranks (lib/comm/ucx.c) */
     TR__MSG_DEATH    = 21, /* any -> all: these ranks died (u32 count, u32 ranks) */
-    TR__MSG_FIN      = 22, /* any -> all live: shutdown barrier (phase, deaths seen) */
+    TR__MSG_FIN      = 22, /* shutdown barrier (phase, deaths seen): any -> the lowest live rank, which releases all */
     TR__MSG_ARESTART = 23, /* actor owner -> callers: the actor lives elsewhere now, or died */
     TR__MSG_ACKPT    = 24, /* actor's rank -> owner: a checkpoint of its state */
     TR__MSG_REPLICATE = 25, /* owner -> replica rank: pull and keep a copy (tag, id); REPLY */

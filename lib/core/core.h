@@ -334,6 +334,7 @@ typedef struct tr__rt {
     int             driver_dead;   /* TR_MODE_DRIVER and rank 0 died: the job ends */
     tr_failure_stats_t fstats;
     uint8_t        *fin_got[2];    /* shutdown barrier: FIN of each phase seen, per rank */
+    int             fin_done[2];   /* shutdown barrier: each phase released */
     int             fin_deaths;    /* the most deaths a FIN reported */
     uint64_t        rpc_seq;
     long            n_owned, n_borrowed;

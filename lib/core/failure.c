@@ -99,17 +99,35 @@ void tr__deaf(const char *why)
 
 /* ------------------------------------------------------ shutdown barrier */
 
-static void send_fin_locked(int phase)
+/*
+ * Each phase gathers at a coordinator, the lowest rank this rank believes
+ * alive: every rank sends it a FIN (phase 0 or 1); once it holds one from
+ * every live rank it sends each a release (phase | FIN_RELEASE).  O(n)
+ * messages, and every rank but the coordinator talks to one peer, so that
+ * shutting down creates no endpoints between all pairs of ranks.  When the
+ * coordinator dies (every rank learns of a death: tr__rank_died tells the
+ * others) the ranks still in finalize send their FINs again to the next
+ * one, and a rank already released answers a late FIN with a release.
+ */
+#define FIN_RELEASE 2u
+
+static int fin_coordinator_locked(void)
 {
     tr__rt_t *rt = tr__rt;
-    for (int r = 0; r < rt->size; r++) {
-        if (r == rt->rank || rt->sched.dead[r]) continue;
-        tr__wbuf_t w;
-        tr__wbuf_init(&w, 5);
-        tr__wbuf_u8(&w, (uint8_t)phase);
-        tr__wbuf_u32(&w, (uint32_t)rt->ndead);
-        tr__send(r, &w, TR__MSG_FIN);
-    }
+    for (int r = 0; r < rt->size; r++)
+        if (!rt->sched.dead[r]) return r;
+    return rt->rank;
+}
+
+static void send_fin_locked(int to, unsigned what)
+{
+    tr__rt_t *rt = tr__rt;
+    int deaths = rt->ndead > rt->fin_deaths ? rt->ndead : rt->fin_deaths;
+    tr__wbuf_t w;
+    tr__wbuf_init(&w, 5);
+    tr__wbuf_u8(&w, (uint8_t)what);
+    tr__wbuf_u32(&w, (uint32_t)deaths);
+    tr__send(to, &w, TR__MSG_FIN);
 }
 
 static int fin_complete_locked(int phase)
@@ -120,13 +138,34 @@ static int fin_complete_locked(int phase)
     return 1;
 }
 
+/* The coordinator: release every live rank once all have arrived. */
+static void fin_release_locked(int phase)
+{
+    tr__rt_t *rt = tr__rt;
+    if (rt->fin_done[phase] || fin_coordinator_locked() != rt->rank || !fin_complete_locked(phase)) return;
+    rt->fin_done[phase] = 1;
+    for (int r = 0; r < rt->size; r++)
+        if (r != rt->rank && !rt->sched.dead[r]) send_fin_locked(r, (unsigned)phase | FIN_RELEASE);
+}
+
 int tr__fin_barrier(int phase)
 {
     tr__rt_t *rt = tr__rt;
     pthread_mutex_lock(&rt->lock);
     rt->fin_got[phase][rt->rank] = 1;
-    if (rt->comm) send_fin_locked(phase);
-    while (!fin_complete_locked(phase)) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    if (rt->comm == NULL) rt->fin_done[phase] = 1;
+    int coord = -1, ndead = -1;
+    while (!rt->fin_done[phase]) {
+        if (rt->ndead != ndead) {   /* the first time, and after each death */
+            ndead = rt->ndead;
+            int c = fin_coordinator_locked();
+            if (c != coord && c != rt->rank)
+                for (int p = 0; p <= phase; p++) send_fin_locked(c, (unsigned)p);
+            coord = c;
+        }
+        fin_release_locked(phase);
+        if (!rt->fin_done[phase]) pthread_cond_wait(&rt->state_cv, &rt->lock);
+    }
     int clean = rt->ndead == 0 && rt->fin_deaths == 0;
     pthread_mutex_unlock(&rt->lock);
     return clean;
@@ -150,10 +189,15 @@ void tr__failure_recv(int type, const void *msg, size_t len)
     }
     uint8_t phase = tr__rbuf_u8(&r);
     uint32_t deaths = tr__rbuf_u32(&r);
-    if (r.bad || phase > 1) { tr__warn("dropped a malformed shutdown message from rank %u", h.src); return; }
+    if (r.bad || phase > (1 | FIN_RELEASE)) { tr__warn("dropped a malformed shutdown message from rank %u", h.src); return; }
     pthread_mutex_lock(&rt->lock);
-    rt->fin_got[phase][h.src] = 1;
     if ((int)deaths > rt->fin_deaths) rt->fin_deaths = (int)deaths;
+    if (phase & FIN_RELEASE) {
+        rt->fin_done[phase & 1] = 1;
+    } else {
+        rt->fin_got[phase][h.src] = 1;
+        if (rt->fin_done[phase]) send_fin_locked((int)h.src, phase | FIN_RELEASE);   /* a late FIN */
+    }
     pthread_cond_broadcast(&rt->state_cv);
     pthread_mutex_unlock(&rt->lock);
 }

@@ -123,14 +123,31 @@ static void fill_info(tr__rt_t *rt, int nexec, tr_rank_info_t *in)
 
 #define TERMINATE(a) ((a)[sizeof(a) - 1] = '\0')
 
+/* Every rank's tr_rank_info_t and its resources for the scheduler, in one
+ * collective (each costs a round of the whole job). */
 static tr_status_t gather_info(tr__rt_t *rt, int nexec)
 {
-    tr_rank_info_t mine;
-    fill_info(rt, nexec, &mine);
-    tr__config_set("cpuset", "topology", "%s", mine.cpuset);
-    tr__config_set("gpus", "topology", "%d", mine.num_gpus);
+    struct card { tr_rank_info_t info; tr__req_t req; } mine, *all;
+    memset(&mine, 0, sizeof(mine));
+    fill_info(rt, nexec, &mine.info);
+    mine.req = rt->mine;
+    tr__config_set("cpuset", "topology", "%s", mine.info.cpuset);
+    tr__config_set("gpus", "topology", "%d", mine.info.num_gpus);
     if ((rt->info = calloc((size_t)rt->size, sizeof(*rt->info))) == NULL) return TR_ERR_NO_MEMORY;
-    tr_status_t st = tr__boot_allgather(&rt->boot, &mine, sizeof(mine), rt->info);
+    tr__req_t *totals = malloc(sizeof(*totals) * (size_t)rt->size);
+    if ((all = malloc(sizeof(*all) * (size_t)rt->size)) == NULL || totals == NULL) {
+        free(all);
+        free(totals);
+        return TR_ERR_NO_MEMORY;
+    }
+    tr_status_t st = tr__boot_allgather(&rt->boot, &mine, sizeof(mine), all);
+    for (int r = 0; st == TR_OK && r < rt->size; r++) {
+        rt->info[r] = all[r].info;
+        totals[r] = all[r].req;
+    }
+    free(all);
+    if (st == TR_OK) st = tr__sched_init(&rt->sched, &rt->boot, totals);
+    free(totals);
     if (st != TR_OK) return st;
     for (int r = 0; r < rt->size; r++) {   /* peers are untrusted */
         tr_rank_info_t *in = &rt->info[r];

@@ -168,11 +168,9 @@ static void print_summary(tr__rt_t *rt)
 
 static tr_status_t check_tables(tr__rt_t *rt)
 {
-    uint64_t mine[2] = { tr__fn_digest(), (uint64_t)tr__fn_count() };
-    uint64_t *all = malloc(sizeof(mine) * (size_t)rt->size);
-    if (all == NULL) return TR_ERR_NO_MEMORY;
-    tr_status_t st = tr__boot_allgather(&rt->boot, mine, sizeof(mine), all);
-    for (int r = 1; st == TR_OK && r < rt->size; r++) {
+    const uint64_t *all = rt->boot.words;   /* { digest, count } of each rank: gathered by tr__boot_init */
+    tr_status_t st = TR_OK;
+    for (int r = 1; r < rt->size; r++) {
         if (all[2 * r] == all[0]) continue;
         tr__set_error("rank %d registered %" PRIu64 " remote functions and rank 0 registered %" PRIu64
                       ", with different names (digests %016" PRIx64 " and %016" PRIx64 "): the ranks were "
@@ -181,7 +179,6 @@ static tr_status_t check_tables(tr__rt_t *rt)
         if (rt->rank == 0 || rt->rank == r) tr__error("%s", tr_last_error());
         st = TR_ERR_MISMATCH;
     }
-    free(all);
     return st;
 }
 
@@ -190,7 +187,8 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     int *argc = NULL;
     char ***argv = NULL;
     if (params && (params->field_mask & TR_INIT_FIELD_ARGC_ARGV)) { argc = params->argc; argv = params->argv; }
-    tr_status_t st = tr__boot_init(&rt->boot, argc, argv);
+    uint64_t tables[2] = { tr__fn_digest(), (uint64_t)tr__fn_count() };
+    tr_status_t st = tr__boot_init(&rt->boot, argc, argv, tables);
     if (st != TR_OK) return st;
     rt->rank = rt->boot.rank;
     rt->size = rt->boot.size;
@@ -213,7 +211,6 @@ static tr_status_t runtime_start(tr__rt_t *rt, const tr_init_params_t *params)
     if (tr__topo_bind_area(&rt->topo, rt->store.arena.base, rt->store.arena.size) == 0)
         tr__debug("object store bound to the NUMA node(s) of this rank's cores");
     simulated_nodes(rt);
-    if ((st = tr__sched_init(&rt->sched, &rt->boot, &rt->mine)) != TR_OK) return st;
     if ((rt->peer_maps = calloc((size_t)rt->size, sizeof(void *))) == NULL) return TR_ERR_NO_MEMORY;
     if (tr__hmap_init(&rt->specs, 1024) != 0 || tr__hmap_init(&rt->objs, 1024) != 0 ||
         tr__hmap_init(&rt->rpcs, 64) != 0 || tr__hmap_init(&rt->rebuild_wait, 8) != 0 ||

@@ -69,8 +69,8 @@ typedef struct tr__sched {
     uint64_t   n_local, n_locality, n_spread, n_affinity, n_load;
 } tr__sched_t;
 
-/* Gathers every rank's resources (collective). */
-tr_status_t tr__sched_init(tr__sched_t *s, tr__boot_t *boot, const tr__req_t *mine);
+/* @totals: every rank's resources (boot->size of them), gathered by the caller. */
+tr_status_t tr__sched_init(tr__sched_t *s, tr__boot_t *boot, const tr__req_t *totals);
 void        tr__sched_destroy(tr__sched_t *s);
 void        tr__sched_rank_dead(tr__sched_t *s, int rank);
 /* A rank for @need placed as @pl says (NULL: default), or -1 with *@st set
