@@ -4,6 +4,8 @@
 #   MPIRUN        the launcher (default: mpirun)
 #   MPIRUN_FLAGS  extra launcher flags (Open MPI: --oversubscribe is added)
 #   TR_TEST_TIMEOUT  seconds before a hung job is killed (default 300)
+#   TR_SAN_VARS   sanitizer builds: the variables (ASAN_OPTIONS, ...) that
+#                 the launcher must pass to every rank; added to MPIRUN_FLAGS
 # Provides:
 #   tr_mpirun N [launcher args] prog [args]   run an N-rank job under timeout
 #   tr_env VAR...   launcher flags that pass VAR (already set here) to the ranks
@@ -51,3 +53,14 @@ tr_mpirun()
     # shellcheck disable=SC2086 # MPIRUN_FLAGS is a list of words
     timeout -k 10 "$TR_TEST_TIMEOUT" "$MPIRUN" $MPIRUN_FLAGS -n "$tr_n" "$@"
 }
+
+# Sanitizer options reach every rank explicitly, not only through the
+# environment a local launcher happens to pass on.
+if [ -n "${TR_SAN_VARS:-}" ]; then
+    # shellcheck disable=SC2086 # a list of names
+    case " $MPIRUN_FLAGS " in
+    *" ${TR_SAN_VARS%% *} "*) ;;
+    *) MPIRUN_FLAGS="$MPIRUN_FLAGS$(tr_env $TR_SAN_VARS)" ;;
+    esac
+    export MPIRUN_FLAGS
+fi

@@ -132,6 +132,16 @@ static char *tr_run_strdup(const char *s)
     return memcpy(tr_run_xalloc(len), s, len);
 }
 
+/* Frees the vector and, when own is set, the strings in it. */
+static void tr_run_argv_free(tr_run_argv_t *a, int own)
+{
+    if (own) {
+        for (size_t i = 0; i < a->n; i++) free(a->v[i]);
+    }
+    free(a->v);
+    *a = (tr_run_argv_t){0};
+}
+
 /* "NAME=VALUE" -> "NAME" (a new string). */
 static char *tr_run_env_name(const char *entry)
 {
@@ -441,24 +451,28 @@ static char *tr_run_self(const char *argv0)
 
 /* Launcher flags that give the ranks every TASKRAY_* variable of ours:
  * Open MPI passes only what -x names to remote nodes; Hydra and srun pass
- * the whole environment unless told otherwise, and -genv makes sure. */
-static void tr_run_push_env(tr_run_argv_t *a, tr_run_kind_t kind)
+ * the whole environment unless told otherwise, and -genv makes sure.  The
+ * names are new strings, also pushed on names, which the caller frees. */
+static void tr_run_push_env(tr_run_argv_t *a, tr_run_argv_t *names, tr_run_kind_t kind)
 {
     for (char **e = environ; *e != NULL; e++) {
         if (strncmp(*e, "TASKRAY_", 8) != 0 || strchr(*e, '=') == NULL) continue;
+        if (kind == TR_RUN_OPENMPI || kind == TR_RUN_HYDRA) {
+            tr_run_argv_push(names, tr_run_env_name(*e));
+        }
         if (kind == TR_RUN_OPENMPI) {
             tr_run_argv_push(a, "-x");
-            tr_run_argv_push(a, tr_run_env_name(*e));
+            tr_run_argv_push(a, names->v[names->n - 1]);
         } else if (kind == TR_RUN_HYDRA) {
             tr_run_argv_push(a, "-genv");
-            tr_run_argv_push(a, tr_run_env_name(*e));
+            tr_run_argv_push(a, names->v[names->n - 1]);
             tr_run_argv_push(a, strchr(*e, '=') + 1);
         }
     }
 }
 
-static void tr_run_build(tr_run_argv_t *a, const tr_run_opts_t *o, const char *launcher,
-                         tr_run_kind_t kind, const char *self)
+static void tr_run_build(tr_run_argv_t *a, tr_run_argv_t *names, const tr_run_opts_t *o,
+                         const char *launcher, tr_run_kind_t kind, const char *self)
 {
     tr_run_argv_push(a, launcher);
     switch (kind) {
@@ -479,7 +493,7 @@ static void tr_run_build(tr_run_argv_t *a, const tr_run_opts_t *o, const char *l
     case TR_RUN_OTHER:
         break;
     }
-    tr_run_push_env(a, kind);
+    tr_run_push_env(a, names, kind);
     for (int i = 0; i < o->largc; i++) tr_run_argv_push(a, o->largv[i]);
     if (o->nranks != NULL) {
         tr_run_argv_push(a, "-n");
@@ -582,7 +596,7 @@ static int tr_run_status_dir(char *dir, size_t dsize, char *file, size_t fsize)
 static int tr_run_outer(const tr_run_opts_t *o, const char *argv0)
 {
     char dir[PATH_MAX], file[PATH_MAX];
-    tr_run_argv_t cmd = {0};
+    tr_run_argv_t cmd = {0}, names = {0};
     char *launcher, *self;
     tr_run_kind_t kind;
     int code = 0;
@@ -595,19 +609,27 @@ static int tr_run_outer(const tr_run_opts_t *o, const char *argv0)
                    "may not survive the death of a rank", launcher);
     }
     self = tr_run_self(argv0);
-    if (tr_run_status_dir(dir, sizeof(dir), file, sizeof(file)) != 0) return 125;
+    if (tr_run_status_dir(dir, sizeof(dir), file, sizeof(file)) != 0) {
+        code = 125;
+        goto out_free;
+    }
     if (setenv(TR_RUN_ENV_STATUS, file, 1) != 0 ||
         setenv(TR_RUN_ENV_KIND, tr_run_kind_names[kind], 1) != 0) {
         tr_run_err("cannot set the environment: %s", strerror(errno));
         code = 125;
         goto out;
     }
-    tr_run_build(&cmd, o, launcher, kind, self);
+    tr_run_build(&cmd, &names, o, launcher, kind, self);
     if (o->verbose || o->dry_run) tr_run_print_cmd(cmd.v);
     if (!o->dry_run) code = tr_run_exit_code(file, launcher, tr_run_child(cmd.v, 0, SIGTERM));
 out:
     unlink(file);
     rmdir(dir);
+out_free:
+    tr_run_argv_free(&cmd, 0);
+    tr_run_argv_free(&names, 1);
+    free(self);
+    free(launcher);
     return code;
 }
 

@@ -28,10 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Callable without rt->lock (the steal thread does): the flag is read
+ * atomically; tr__sched_rank_dead writes it atomically under the lock. */
 int tr__rank_is_dead(int rank)
 {
     tr__rt_t *rt = tr__rt;
-    return rt && rank >= 0 && rank < rt->size && rt->sched.dead && rt->sched.dead[rank];
+    return rt && rank >= 0 && rank < rt->size && rt->sched.dead &&
+           __atomic_load_n(&rt->sched.dead[rank], __ATOMIC_RELAXED);
 }
 
 static void tell_others_locked(int dead)

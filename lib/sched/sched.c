@@ -103,7 +103,7 @@ void tr__sched_destroy(tr__sched_t *s)
 void tr__sched_rank_dead(tr__sched_t *s, int rank)
 {
     if (!s->dead[rank]) s->ndead++;
-    s->dead[rank] = 1;
+    __atomic_store_n(&s->dead[rank], 1, __ATOMIC_RELAXED);   /* read without the lock */
     s->load[rank] = 0;
     s->mem[rank] = 0;
 }

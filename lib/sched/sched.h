@@ -57,7 +57,7 @@ typedef struct tr__sched {
     tr__req_t *reserved; /* per rank: held by placement groups this rank created */
     int       *load;     /* tasks this owner placed there and not finished */
     double    *mem;      /* declared memory of those tasks */
-    uint8_t   *dead;     /* ranks known dead: never picked */
+    uint8_t   *dead;     /* ranks known dead: never picked (set atomically, read lock-free) */
     int        ndead;
     int        cursor;
     const int *node_of;  /* the bootstrap's table */
