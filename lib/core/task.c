@@ -1088,6 +1088,9 @@ struct tr_task *tr__task_decode(tr__rbuf_t *r, void *copy, size_t len, int owner
     *id_p = id;
     *attempt_p = attempt;
     *why_p = NULL;
+    /* every argument takes at least 9 bytes (a kind and a size): a count
+     * the message cannot hold is refused before anything is allocated */
+    if (!r->bad && (size_t)nargs * 9 > (size_t)(r->end - r->p)) r->bad = true;
     if (r->bad || nret < 1 || nret > TR_MAX_RETURNS || fn == NULL) {
         *why_p = fn == NULL && !r->bad ? "the executing rank does not know its remote function"
                                        : "the task message was malformed";
