@@ -1127,10 +1127,8 @@ tr_status_t tr_actor_create(const char *class_name, const tr_arg_t *args, int na
             task_retries = params->max_task_retries;
         }
         if ((params->field_mask & TR_ACTOR_FIELD_MEMORY) && params->memory > 0) {
-            char spec[64];
             if (params->memory > (uint64_t)1e18) { tr__set_error("memory is too large"); return TR_ERR_INVALID_ARG; }
-            snprintf(spec, sizeof(spec), "memory=%" PRIu64, params->memory);
-            tr_status_t st = tr__req_parse(spec, &need);
+            tr_status_t st = tr__req_set(&need, "memory", (double)params->memory);
             if (st != TR_OK) return st;
         }
         if (params->field_mask & TR_ACTOR_FIELD_PLACEMENT_GROUP) {

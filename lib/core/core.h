@@ -471,7 +471,6 @@ void        tr__rt_stats(tr_object_store_stats_t *st);
 /* pg.c: placement groups */
 tr_status_t tr__pgs_init(void);
 void        tr__pgs_free(void);
-void        tr__pg_handle_drop(void *pg);                 /* finalize: a handle still held */
 void        tr__pg_recv(int type, const void *msg, size_t len);
 /* A bundle reserved on this rank (loop or executor thread, no lock held). */
 void        tr__pg_reserved(uint64_t pg, int idx, int owner);

@@ -67,17 +67,7 @@ void tr__pgs_free(void)
     tr__hmap_destroy(m);
 }
 
-void tr__pg_handle_drop(void *pg)
-{
-    (void)pg;   /* the group itself goes with rt->pgs (tr__pgs_free) */
-}
-
 /* -------------------------------------------------------------- placing */
-
-static int req_fits(const tr__req_t *have, const tr__req_t *need, const char **why)
-{
-    return tr__req_fits(have, need, why);
-}
 
 static void req_sub(tr__req_t *have, const tr__req_t *r, double sign)
 {
@@ -105,7 +95,7 @@ static int roomiest(tr__req_t *free_, const tr__req_t *need, int node, const cha
         int r = (rt->rank + i) % rt->size;
         const char *w = NULL;
         if (rt->sched.dead[r] || (node >= 0 && rt->boot.node_of[r] != node)) continue;
-        if (!req_fits(&free_[r], need, &w)) { if (w) *why = w; continue; }
+        if (!tr__req_fits(&free_[r], need, &w)) { if (w) *why = w; continue; }
         if (best < 0 || free_[r].cpus > free_[best].cpus) best = r;
     }
     return best;
@@ -313,6 +303,22 @@ tr_status_t tr__pg_check_locked(tr_pg_h h, int bundle, tr__req_t *req, const cha
     return TR_OK;
 }
 
+/* The bundle of @p that @req names, or for bundle -1 the next one that
+ * fits, round-robin (written into @req); -1 with the message set. */
+static int bundle_locked(tr__pg_t *p, tr__req_t *req)
+{
+    for (int k = 0; k < p->n && req->bundle < 0; k++) {
+        int i = (p->rr + k) % p->n;
+        const char *w;
+        if (tr__req_fits(&p->b[i], req, &w)) {
+            req->bundle = i;
+            p->rr = i + 1;
+        }
+    }
+    if (req->bundle < 0) tr__set_error("no bundle of the placement group fits");
+    return req->bundle;
+}
+
 int tr__pg_target_locked(tr__spec_t *s)
 {
     tr__rt_t *rt = tr__rt;
@@ -336,17 +342,8 @@ int tr__pg_target_locked(tr__spec_t *s)
         p->wait[p->nwait++] = s->id;
         return -1;
     }
-    int b = s->req.bundle;
-    if (b < 0) {
-        for (int k = 0; k < p->n && b < 0; k++) {
-            int i = (p->rr + k) % p->n;
-            const char *w;
-            if (tr__req_fits(&p->b[i], &s->req, &w)) b = i;
-        }
-        if (b < 0) { tr__set_error("no bundle of the placement group fits"); return -2; }
-        p->rr = b + 1;
-        s->req.bundle = b;
-    }
+    int b = bundle_locked(p, &s->req);
+    if (b < 0) return -2;
     if (rt->sched.dead[p->rank[b]]) {
         tr__set_error("the rank of bundle %d of its placement group died", b);
         return -2;
@@ -361,17 +358,8 @@ int tr__pg_actor_rank_locked(tr__req_t *req, const char *name, tr_status_t *st)
     *st = TR_ERR_UNSCHEDULABLE;
     if (p == NULL) { tr__set_error("the placement group was removed"); return -1; }
     if (p->failed) { tr__set_error("a rank of the placement group died"); return -1; }
-    int b = req->bundle;
-    if (b < 0) {
-        for (int k = 0; k < p->n && b < 0; k++) {
-            int i = (p->rr + k) % p->n;
-            const char *w;
-            if (tr__req_fits(&p->b[i], req, &w)) b = i;
-        }
-        if (b < 0) { tr__set_error("no bundle of the placement group fits"); return -1; }
-        p->rr = b + 1;
-        req->bundle = b;
-    }
+    int b = bundle_locked(p, req);
+    if (b < 0) return -1;
     if (tr__rt->sched.dead[p->rank[b]]) { tr__set_error("the rank of bundle %d died", b); return -1; }
     *st = TR_OK;
     return p->rank[b];
@@ -423,15 +411,12 @@ static tr_status_t bundle_req(const tr_bundle_t *b, int i, tr__req_t *req)
     }
     req->cpus = b->num_cpus;
     if (b->resources && tr__req_parse(b->resources, req) != TR_OK) return TR_ERR_INVALID_ARG;
-    char extra[96];
-    if (b->num_gpus > 0) {
-        snprintf(extra, sizeof(extra), "gpus=%.17g", b->num_gpus);
-        if (tr__req_parse(extra, req) != TR_OK) return TR_ERR_INVALID_ARG;
+    if (b->num_gpus > 0 && tr__req_set(req, "gpus", b->num_gpus) != TR_OK) return TR_ERR_INVALID_ARG;
+    if (b->memory > (uint64_t)1e18) {
+        tr__set_error("bundle %d: memory is too large", i);
+        return TR_ERR_INVALID_ARG;
     }
-    if (b->memory > 0) {
-        snprintf(extra, sizeof(extra), "memory=%" PRIu64, b->memory);
-        if (tr__req_parse(extra, req) != TR_OK) return TR_ERR_INVALID_ARG;
-    }
+    if (b->memory > 0 && tr__req_set(req, "memory", (double)b->memory) != TR_OK) return TR_ERR_INVALID_ARG;
     if (req->cpus == 0) {
         int any = 0;
         for (int k = 0; k < req->nres; k++) any |= req->res[k].amount > 0;

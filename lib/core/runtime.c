@@ -246,10 +246,7 @@ static void drop_handle(tr__handle_kind_t kind, void *ptr)
         tr__view_free(ptr);
         return;
     }
-    if (kind == TR__HANDLE_PG) {   /* freed with rt->pgs */
-        tr__pg_handle_drop(ptr);
-        return;
-    }
+    if (kind == TR__HANDLE_PG) return;   /* groups are freed with rt->pgs (tr__pgs_free) */
     if (kind == TR__HANDLE_OBJECT) {   /* created, never sealed */
         tr__blob_unref(*(tr__blob_t **)ptr);
         free(ptr);

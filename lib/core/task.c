@@ -524,16 +524,6 @@ typedef struct {
     int     bundle;
 } splace_t;
 
-static tr_status_t st_set_res(tr__req_t *req, const char *name, double v)
-{
-    for (int i = 0; i < req->nres; i++)
-        if (strcmp(req->res[i].name, name) == 0) { req->res[i].amount = v; return TR_OK; }
-    if (req->nres == TR__MAX_RES) { tr__set_error("more than %d resources", TR__MAX_RES); return TR_ERR_INVALID_ARG; }
-    snprintf(req->res[req->nres].name, TR__RES_NAME_LEN, "%s", name);
-    req->res[req->nres++].amount = v;
-    return TR_OK;
-}
-
 static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *nret, int *retries, splace_t *pl)
 {
     *nret = 1; *retries = 3;
@@ -576,11 +566,11 @@ static tr_status_t check_params(const tr_task_params_t *p, tr__req_t *req, int *
             tr__set_error("num_gpus above 1 must be a whole number, not %g", p->num_gpus);
             return TR_ERR_INVALID_ARG;
         }
-        if (p->num_gpus > 0 && (st_set_res(req, "gpus", p->num_gpus) != TR_OK)) return TR_ERR_INVALID_ARG;
+        if (p->num_gpus > 0 && (tr__req_set(req, "gpus", p->num_gpus) != TR_OK)) return TR_ERR_INVALID_ARG;
     }
     if ((p->field_mask & TR_TASK_FIELD_MEMORY) && p->memory > 0) {
         if (p->memory > (uint64_t)1e18) { tr__set_error("memory %" PRIu64 " is too large", p->memory); return TR_ERR_INVALID_ARG; }
-        if (st_set_res(req, "memory", (double)p->memory) != TR_OK) return TR_ERR_INVALID_ARG;
+        if (tr__req_set(req, "memory", (double)p->memory) != TR_OK) return TR_ERR_INVALID_ARG;
     }
     if (p->field_mask & TR_TASK_FIELD_STRATEGY) {
         if (p->strategy != TR_STRATEGY_DEFAULT && p->strategy != TR_STRATEGY_SPREAD) {

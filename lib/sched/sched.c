@@ -25,20 +25,29 @@ tr_status_t tr__req_parse(const char *spec, tr__req_t *req)
         }
         char name[TR__RES_NAME_LEN];
         memcpy(name, p, n); name[n] = '\0';
-        int i;
-        for (i = 0; i < req->nres; i++)
-            if (strcmp(req->res[i].name, name) == 0) break;
-        if (i == req->nres) {
-            if (req->nres == TR__MAX_RES) {
-                tr__set_error("more than %d custom resources in '%s'", TR__MAX_RES, spec);
-                return TR_ERR_INVALID_ARG;
-            }
-            req->nres++;
-            snprintf(req->res[i].name, TR__RES_NAME_LEN, "%s", name);
+        if (tr__req_set(req, name, v) != TR_OK) {
+            tr__set_error("more than %d custom resources in '%s'", TR__MAX_RES, spec);
+            return TR_ERR_INVALID_ARG;
         }
-        req->res[i].amount = v;
         p = end;
     }
+    return TR_OK;
+}
+
+tr_status_t tr__req_set(tr__req_t *req, const char *name, double amount)
+{
+    int i;
+    for (i = 0; i < req->nres; i++)
+        if (strcmp(req->res[i].name, name) == 0) break;
+    if (i == req->nres) {
+        if (req->nres == TR__MAX_RES) {
+            tr__set_error("more than %d resources", TR__MAX_RES);
+            return TR_ERR_INVALID_ARG;
+        }
+        req->nres++;
+        snprintf(req->res[i].name, TR__RES_NAME_LEN, "%s", name);
+    }
+    req->res[i].amount = amount;
     return TR_OK;
 }
 

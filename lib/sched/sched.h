@@ -50,6 +50,9 @@ tr_status_t tr__req_parse(const char *spec, tr__req_t *req);
 /* Does @have cover @need? (@why gets the missing resource's name) */
 int         tr__req_fits(const tr__req_t *have, const tr__req_t *need, const char **why);
 double      tr__req_get(const tr__req_t *r, const char *name);
+/* Set @name's amount (added when absent).  TR_ERR_INVALID_ARG with the
+ * message set when @req already has TR__MAX_RES resources. */
+tr_status_t tr__req_set(tr__req_t *req, const char *name, double amount);
 
 typedef struct tr__sched {
     int        size, self;
